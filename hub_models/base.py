@@ -1,0 +1,181 @@
+"""What every published model shares: the Hub bundle base class and safe, strict loading.
+
+A published model is a folder (or Hub repo) holding ``model.safetensors``, ``config.json`` and
+``README.md``. Loading is strict and safetensors-only: a pickle checkpoint is refused without
+being opened, and a config/weights mismatch names the key and both shapes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import torch
+from huggingface_hub import PyTorchModelHubMixin
+from safetensors import safe_open
+from safetensors.torch import save_file
+from torch import nn
+
+WEIGHTS_NAME = "model.safetensors"
+CONFIG_NAME = "config.json"
+CARD_NAME = "README.md"
+# File names that hold pickled tensors. They can run arbitrary code when unpickled, so they are
+# never opened, only recognised in order to say why they are refused.
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be loaded; the message says what to do."""
+
+
+class UnsafeCheckpointError(CheckpointError):
+    """A pickle checkpoint, refused without being unpickled."""
+
+
+def config_from_dict(config_class: type, data: dict[str, Any]) -> Any:
+    """Build a frozen config dataclass, refusing fields the class does not know."""
+    known = {f.name for f in dataclasses.fields(config_class)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise CheckpointError(
+            f"config.json has fields {unknown} that {config_class.__name__} does not define: "
+            "the checkpoint was written by another version of this model; retrain it or use "
+            "the matching code"
+        )
+    values = {}
+    for field in dataclasses.fields(config_class):
+        if field.name in data:
+            value = data[field.name]
+            # JSON has no tuples; configs use tuples so that they stay hashable.
+            values[field.name] = tuple(value) if isinstance(value, list) else value
+    return config_class(**values)
+
+
+def read_config(folder: Path, config_class: type) -> Any:
+    path = Path(folder) / CONFIG_NAME
+    if not path.is_file():
+        raise CheckpointError(f"{path} is missing: a published model needs its config.json")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise CheckpointError(f"{path} is not valid JSON ({error})") from error
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path} must hold a JSON object")
+    return config_from_dict(config_class, data)
+
+
+def refuse_pickles(folder: Path) -> None:
+    """Raise if the folder offers only pickled weights (never unpickle them)."""
+    folder = Path(folder)
+    if (folder / WEIGHTS_NAME).is_file():
+        return
+    pickles = sorted(p.name for p in folder.iterdir() if p.suffix in PICKLE_SUFFIXES)
+    if pickles:
+        raise UnsafeCheckpointError(
+            f"{folder} holds only pickle checkpoints ({', '.join(pickles)}). Pickle files can run "
+            "arbitrary code when loaded, so they are refused and were not opened. Convert them "
+            "with a tool you trust to model.safetensors, or retrain with `python -m training`."
+        )
+    raise CheckpointError(f"{folder / WEIGHTS_NAME} is missing")
+
+
+def load_state_strict(module: nn.Module, weights_path: Path) -> None:
+    """Load safetensors weights into ``module``, naming every mismatch before touching it."""
+    expected = module.state_dict()
+    try:
+        with safe_open(str(weights_path), framework="pt") as handle:
+            found = {key: handle.get_slice(key).get_shape() for key in handle.keys()}  # noqa: SIM118
+            problems = []
+            for key in sorted(set(expected) | set(found)):
+                if key not in found:
+                    problems.append(
+                        f"missing key '{key}' (expected shape {tuple(expected[key].shape)})"
+                    )
+                elif key not in expected:
+                    problems.append(f"unexpected key '{key}' of shape {tuple(found[key])}")
+                elif tuple(found[key]) != tuple(expected[key].shape):
+                    problems.append(
+                        f"key '{key}' has shape {tuple(found[key])} in the checkpoint but the "
+                        f"config expects {tuple(expected[key].shape)}"
+                    )
+            if problems:
+                raise CheckpointError(
+                    f"{weights_path} does not match its config: "
+                    + "; ".join(problems[:5])
+                    + (f" (and {len(problems) - 5} more)" if len(problems) > 5 else "")
+                    + ". Retrain, or pick the config that wrote these weights."
+                )
+            state = {key: handle.get_tensor(key) for key in found}
+    except CheckpointError:
+        raise
+    except Exception as error:  # safetensors raises its own types for truncated or foreign files
+        raise CheckpointError(
+            f"{weights_path} is not a readable safetensors file ({error})"
+        ) from error
+    module.load_state_dict(state, strict=True)
+
+
+class HubBundle(nn.Module, PyTorchModelHubMixin):
+    """Base of every published model: ``nn.Module`` + the Hub mixin + a frozen config dataclass.
+
+    Subclasses set ``config_class`` and take ``config`` as their only constructor argument, so
+    ``save_pretrained`` writes that dataclass to config.json and ``from_pretrained`` rebuilds it.
+    Loading overrides the mixin's to be strict and safetensors-only.
+    """
+
+    config_class: ClassVar[type]
+
+    def __init__(self, config: Any) -> None:
+        super().__init__()
+        if not isinstance(config, self.config_class):
+            raise TypeError(f"{type(self).__name__} needs a {self.config_class.__name__}")
+        self.config = config
+
+    @classmethod
+    def load_folder(cls, folder: str | Path, device: str | torch.device = "cpu") -> Self:
+        """Strictly load a published folder (model.safetensors + config.json)."""
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise CheckpointError(f"{folder} is not a folder with a published model")
+        refuse_pickles(folder)
+        model = cls(read_config(folder, cls.config_class))
+        load_state_strict(model, folder / WEIGHTS_NAME)
+        return model.to(device).eval()
+
+    @classmethod
+    def _from_pretrained(
+        cls,
+        *,
+        model_id: str,
+        revision,
+        cache_dir,
+        force_download,
+        local_files_only,
+        token,
+        map_location: str = "cpu",
+        **_ignored,
+    ) -> Self:
+        # The mixin would fall back to pytorch_model.bin and load non-strictly; fetch the files
+        # ourselves so that only safetensors is ever read and every key must match.
+        if Path(model_id).is_dir():
+            return cls.load_folder(model_id, map_location)
+        from huggingface_hub import snapshot_download
+
+        folder = snapshot_download(
+            model_id,
+            revision=revision,
+            cache_dir=cache_dir,
+            force_download=force_download,
+            local_files_only=local_files_only,
+            token=token,
+        )
+        return cls.load_folder(folder, map_location)
+
+    def _save_pretrained(self, save_directory: Path) -> None:
+        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
+        save_file(state, str(Path(save_directory) / WEIGHTS_NAME), metadata={"format": "pt"})
+
+    def save_pretrained(self, save_directory: str | Path, **kwargs) -> str | None:  # type: ignore[override]
+        return super().save_pretrained(save_directory, config=self.config, **kwargs)

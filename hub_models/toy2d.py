@@ -1,0 +1,576 @@
+"""2D toy GANs: the mode-collapse lab's model, objectives, targets and metrics.
+
+Papers: GAN (Goodfellow et al. 2014, arXiv:1406.2661), WGAN (arXiv:1701.07875), WGAN-GP
+(arXiv:1704.00028), LSGAN (arXiv:1611.04076), hinge loss (arXiv:1705.02894), unrolled GAN
+(arXiv:1611.02163), PacGAN (arXiv:1712.04086), spectral normalisation (arXiv:1802.05957);
+mode metrics as in PacGAN and VEEGAN (arXiv:1705.07761).
+
+The objectives live here, not only in training/, because the lab page trains these models
+live in the app; `training.toy2d` adapts the same step to the shared training loop.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call
+
+from hub_models.base import HubBundle
+
+OBJECTIVES = ("minimax", "nonsaturating", "wgan", "wgan-gp", "lsgan", "hinge")
+BUILTIN_TARGETS = ("ring", "grid", "spiral", "moons", "unequal")
+
+
+# ----------------------------------------------------------------------------- targets
+
+
+@dataclass(frozen=True)
+class Target:
+    """A 2D distribution to learn: a Gaussian mixture (has modes) or a fixed point cloud."""
+
+    name: str
+    means: tuple[tuple[float, float], ...] = ()
+    stds: tuple[float, ...] = ()
+    weights: tuple[float, ...] = ()
+    points: np.ndarray | None = field(default=None, compare=False, hash=False)
+
+    @property
+    def has_modes(self) -> bool:
+        return bool(self.means)
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """(n, 2) float32 samples."""
+        if self.points is not None:
+            pts = torch.as_tensor(self.points, dtype=torch.float32)
+            idx = torch.randint(len(pts), (n,), generator=generator)
+            return pts[idx]
+        means = torch.tensor(self.means, dtype=torch.float32)  # (K, 2)
+        stds = torch.tensor(self.stds, dtype=torch.float32)  # (K,)
+        weights = torch.tensor(self.weights, dtype=torch.float64)
+        # Inverse-CDF mode choice: cheaper than torch.multinomial on small K and reproducible.
+        u = torch.rand(n, generator=generator, dtype=torch.float64)
+        k = torch.searchsorted(torch.cumsum(weights / weights.sum(), 0), u).clamp_max(
+            len(means) - 1
+        )
+        noise = torch.randn(n, 2, generator=generator)
+        return means[k] + noise * stds[k, None]
+
+    def extent(self, margin: float = 0.25) -> tuple[float, float, float, float]:
+        """(xmin, xmax, ymin, ymax) of the view that shows this target."""
+        if self.points is not None:
+            pts = np.asarray(self.points)
+            lo, hi = pts.min(0), pts.max(0)
+        else:
+            m = np.asarray(self.means)
+            s = 3 * max(self.stds)
+            lo, hi = m.min(0) - s, m.max(0) + s
+        pad = margin * float(max(hi - lo))
+        return float(lo[0] - pad), float(hi[0] + pad), float(lo[1] - pad), float(hi[1] + pad)
+
+
+def mixture(name: str, means, stds, weights=None) -> Target:
+    means = tuple((float(x), float(y)) for x, y in means)
+    if isinstance(stds, (int, float)):
+        stds = (float(stds),) * len(means)
+    weights = tuple(float(w) for w in (weights or [1.0] * len(means)))
+    if not means or len(stds) != len(means) or len(weights) != len(means):
+        raise ValueError("a mixture needs one mean, std and weight per mode")
+    if min(stds) <= 0 or min(weights) < 0 or sum(weights) <= 0:
+        raise ValueError("stds must be > 0 and weights >= 0 with a positive sum")
+    total = sum(weights)
+    return Target(name, means, tuple(float(s) for s in stds), tuple(w / total for w in weights))
+
+
+def point_cloud(name: str, points: np.ndarray) -> Target:
+    pts = np.asarray(points, dtype=np.float32)
+    if pts.ndim != 2 or pts.shape[1] != 2 or len(pts) < 2:
+        raise ValueError("a point cloud needs at least two rows of (x, y)")
+    if not np.isfinite(pts).all():
+        raise ValueError("points must be finite numbers")
+    return Target(name, points=pts)
+
+
+def builtin_target(name: str) -> Target:
+    """The standard benchmarks (PacGAN/VEEGAN protocol) and a few shapes for the lab."""
+    if name == "ring":  # 8 Gaussians on the unit circle, sigma 0.01
+        angles = [2 * math.pi * i / 8 for i in range(8)]
+        return mixture("ring", [(math.cos(a), math.sin(a)) for a in angles], 0.01)
+    if name == "grid":  # 25 Gaussians at {-4,-2,0,2,4}^2, sigma 0.05
+        return mixture("grid", [(x, y) for x in range(-4, 5, 2) for y in range(-4, 5, 2)], 0.05)
+    if name == "unequal":  # 6 modes whose weights differ by 8x: does G keep the rare ones?
+        angles = [2 * math.pi * i / 6 for i in range(6)]
+        means = [(1.5 * math.cos(a), 1.5 * math.sin(a)) for a in angles]
+        return mixture("unequal", means, 0.05, [8, 4, 2, 2, 1, 1])
+    rng = np.random.default_rng(0)  # fixed clouds: the same target in every run
+    if name == "spiral":
+        t = np.sqrt(rng.uniform(0, 1, 4000)) * 3 * math.pi
+        pts = np.stack([t * np.cos(t), t * np.sin(t)], 1) / (3 * math.pi) * 2
+        return point_cloud("spiral", pts + rng.normal(0, 0.03, pts.shape))
+    if name == "moons":
+        t = rng.uniform(0, math.pi, 4000)
+        upper = rng.uniform(size=4000) < 0.5
+        x = np.where(upper, np.cos(t), 1 - np.cos(t))
+        y = np.where(upper, np.sin(t), 0.5 - np.sin(t))
+        return point_cloud("moons", np.stack([x, y], 1) + rng.normal(0, 0.05, (4000, 2)))
+    raise ValueError(f"unknown target {name!r}; choose one of {', '.join(BUILTIN_TARGETS)}")
+
+
+# ----------------------------------------------------------------------------- metrics
+
+
+def mode_metrics(samples: torch.Tensor | np.ndarray, target: Target) -> dict[str, float]:
+    """PacGAN/VEEGAN mode metrics of (N, 2) samples against a mixture target.
+
+    A sample is high quality if it lies within 3 standard deviations of its nearest mode; a
+    mode is covered if at least one high-quality sample is nearest to it; reverse KL is
+    KL(generated mode histogram || true mode weights), the histogram over high-quality samples
+    (uniform weights for the ring and grid). With no high-quality sample it is undefined (nan).
+    """
+    if not target.has_modes:
+        raise ValueError(f"target {target.name!r} has no modes to count")
+    x = torch.as_tensor(np.asarray(samples), dtype=torch.float64)
+    means = torch.tensor(target.means, dtype=torch.float64)
+    stds = torch.tensor(target.stds, dtype=torch.float64)
+    dist = torch.cdist(x, means)  # (N, K)
+    nearest_dist, nearest = dist.min(1)
+    high_quality = nearest_dist <= 3 * stds[nearest]
+    counts = torch.bincount(nearest[high_quality], minlength=len(means)).double()
+    n_hq = int(high_quality.sum())
+    if n_hq:
+        p = counts / n_hq
+        q = torch.tensor(target.weights, dtype=torch.float64)
+        nz = p > 0
+        reverse_kl = float((p[nz] * (p[nz] / q[nz]).log()).sum())
+    else:
+        reverse_kl = float("nan")
+    return {
+        "modes_covered": int((counts > 0).sum()),
+        "modes_total": len(means),
+        "high_quality": n_hq / max(len(x), 1),
+        "reverse_kl": reverse_kl,
+    }
+
+
+def energy_distance(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Energy distance between two point sets: 0 iff the distributions match (for clouds)."""
+    a, b = a.double(), b.double()
+    return float(2 * torch.cdist(a, b).mean() - torch.cdist(a, a).mean() - torch.cdist(b, b).mean())
+
+
+# ----------------------------------------------------------------------------- model
+
+
+@dataclass(frozen=True)
+class Toy2DConfig:
+    """Everything that defines one run: target, objective, remedies, architecture, optimiser."""
+
+    target: str = "ring"
+    objective: str = "nonsaturating"
+    unrolled_steps: int = 0  # Metz et al.: G sees D after k differentiable Adam steps
+    pack: int = 1  # PacGAN: D judges m samples jointly
+    spectral_norm: bool = False
+    noise_dim: int = 2
+    g_width: int = 128
+    g_depth: int = 3
+    d_width: int = 128
+    d_depth: int = 3
+    lr_g: float = 1e-3
+    lr_d: float = 1e-3
+    beta1: float = 0.5
+    beta2: float = 0.999
+    lr_final_fraction: float = 1.0  # linear decay of both LRs to this fraction by the last step
+    d_steps: int = 1
+    batch_size: int = 256
+    steps: int = 5000
+    gp_weight: float = 0.1
+    clip_value: float = 0.01
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {OBJECTIVES}, not {self.objective!r}")
+        if self.pack < 1 or self.batch_size % self.pack:
+            raise ValueError("pack must be >= 1 and divide batch_size")
+        for name in (
+            "g_width",
+            "g_depth",
+            "d_width",
+            "d_depth",
+            "noise_dim",
+            "d_steps",
+            "batch_size",
+        ):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1")
+        if self.unrolled_steps < 0:
+            raise ValueError("unrolled_steps must be >= 0")
+
+    @property
+    def label(self) -> str:
+        """Short human name: objective plus remedies, e.g. 'nonsaturating + pack 4'."""
+        parts = [self.objective]
+        if self.unrolled_steps:
+            parts.append(f"unrolled {self.unrolled_steps}")
+        if self.pack > 1:
+            parts.append(f"pack {self.pack}")
+        if self.spectral_norm:
+            parts.append("SN")
+        return " + ".join(parts)
+
+
+def mlp(
+    in_dim: int,
+    width: int,
+    depth: int,
+    out_dim: int,
+    activation: Callable[[], nn.Module],
+    spectral: bool = False,
+) -> nn.Sequential:
+    wrap = nn.utils.parametrizations.spectral_norm if spectral else (lambda m: m)
+    layers: list[nn.Module] = []
+    for i in range(depth):
+        layers += [wrap(nn.Linear(in_dim if i == 0 else width, width)), activation()]
+    layers.append(wrap(nn.Linear(width if depth else in_dim, out_dim)))
+    return nn.Sequential(*layers)
+
+
+class Generator(nn.Module):
+    def __init__(self, config: Toy2DConfig) -> None:
+        super().__init__()
+        self.net = mlp(config.noise_dim, config.g_width, config.g_depth, 2, nn.ReLU)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:  # (B, noise_dim) -> (B, 2)
+        return self.net(z)
+
+
+class Discriminator(nn.Module):
+    """A critic over packs of ``pack`` points; pack 1 is the ordinary discriminator."""
+
+    def __init__(self, config: Toy2DConfig) -> None:
+        super().__init__()
+        self.pack = config.pack
+        self.net = mlp(
+            2 * config.pack,
+            config.d_width,
+            config.d_depth,
+            1,
+            lambda: nn.LeakyReLU(0.2),
+            spectral=config.spectral_norm,
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, 2) -> (B // pack,) logits
+        return self.net(x.reshape(-1, 2 * self.pack)).squeeze(-1)
+
+
+class Toy2DGAN(
+    HubBundle,
+    repo_url="https://github.com/gan-gallery/gan-gallery",
+    license="mit",
+    tags=["gan", "toy", "mode-collapse"],
+):
+    config_class = Toy2DConfig
+
+    def __init__(self, config: Toy2DConfig) -> None:
+        super().__init__(config)
+        self.generator = Generator(config)
+        self.discriminator = Discriminator(config)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.generator(z)
+
+
+# ----------------------------------------------------------------------------- objectives
+
+
+def discriminator_loss(objective: str, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """D's loss from its logits/critic values on real and generated packs."""
+    if objective in ("minimax", "nonsaturating"):
+        # max log D(x) + log(1 - D(G(z)))  ==  min softplus(-d(x)) + softplus(d(G(z)))
+        return F.softplus(-real).mean() + F.softplus(fake).mean()
+    if objective in ("wgan", "wgan-gp"):
+        # max E[d(x)] - E[d(G(z))]
+        return fake.mean() - real.mean()
+    if objective == "lsgan":
+        # min 1/2 (d(x) - 1)^2 + 1/2 d(G(z))^2
+        return 0.5 * ((real - 1) ** 2).mean() + 0.5 * (fake**2).mean()
+    if objective == "hinge":
+        # min relu(1 - d(x)) + relu(1 + d(G(z)))
+        return F.relu(1 - real).mean() + F.relu(1 + fake).mean()
+    raise ValueError(objective)
+
+
+def generator_loss(objective: str, fake: torch.Tensor) -> torch.Tensor:
+    """G's loss from D's logits/critic values on generated packs."""
+    if objective == "minimax":
+        # min log(1 - D(G(z))) = -softplus(d(G(z))): saturates when D wins, the collapse story
+        return -F.softplus(fake).mean()
+    if objective == "nonsaturating":
+        # max log D(G(z))
+        return F.softplus(-fake).mean()
+    if objective in ("wgan", "wgan-gp", "hinge"):
+        # max E[d(G(z))]
+        return -fake.mean()
+    if objective == "lsgan":
+        # min 1/2 (d(G(z)) - 1)^2
+        return 0.5 * ((fake - 1) ** 2).mean()
+    raise ValueError(objective)
+
+
+def gradient_penalty(
+    critic: nn.Module,
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """WGAN-GP: E[(||grad d(x_hat)|| - 1)^2] at random interpolates of real and fake packs."""
+    pack = real.shape[0] // critic(real).shape[0]
+    alpha = torch.rand(real.shape[0] // pack, 1, 1, generator=generator, device=real.device)
+    x_hat = alpha * real.reshape(-1, pack, 2) + (1 - alpha) * fake.reshape(-1, pack, 2)
+    x_hat = x_hat.reshape(-1, 2).requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
+    return ((grad.reshape(-1, 2 * pack).norm(dim=1) - 1) ** 2).mean()
+
+
+def unrolled_critic(
+    discriminator: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    objective: str,
+    real_batches: list[torch.Tensor],
+    fakes: list[torch.Tensor],
+):
+    """D's parameters after len(real_batches) differentiable Adam steps (unrolled GAN).
+
+    The fakes keep their graph to G, so G's gradient includes how D would react to G's move;
+    that second-order term is what distinguishes unrolling from a look-ahead D.
+    """
+    params = dict(discriminator.named_parameters())
+    group = optimizer.param_groups[0]
+    lr, (b1, b2), eps = group["lr"], group["betas"], group["eps"]
+    moments = {}
+    for name, p in params.items():
+        state = optimizer.state.get(p, {})
+        moments[name] = (
+            state.get("exp_avg", torch.zeros_like(p)).detach(),
+            state.get("exp_avg_sq", torch.zeros_like(p)).detach(),
+            float(state.get("step", 0)),
+        )
+    for real, fake in zip(real_batches, fakes, strict=True):
+        loss = discriminator_loss(
+            objective,
+            functional_call(discriminator, params, (real,)),
+            functional_call(discriminator, params, (fake,)),
+        )
+        grads = torch.autograd.grad(loss, list(params.values()), create_graph=True)
+        new_params = {}
+        for (name, p), g in zip(params.items(), grads, strict=True):
+            m, v, t = moments[name]
+            m, v, t = b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g * g, t + 1
+            moments[name] = (m, v, t)
+            step = lr * (m / (1 - b1**t)) / ((v / (1 - b2**t)).sqrt() + eps)
+            new_params[name] = p - step
+        params = new_params
+    return params
+
+
+Update = Callable[[torch.optim.Optimizer, torch.Tensor], None]
+
+
+def plain_update(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+
+
+def make_optimizers(model: Toy2DGAN) -> dict[str, torch.optim.Optimizer]:
+    c = model.config
+    betas = (c.beta1, c.beta2)
+    return {
+        "d": torch.optim.Adam(model.discriminator.parameters(), lr=c.lr_d, betas=betas),
+        "g": torch.optim.Adam(model.generator.parameters(), lr=c.lr_g, betas=betas),
+    }
+
+
+def set_lr_fraction(
+    model: Toy2DGAN, optimizers: dict[str, torch.optim.Optimizer], fraction: float
+) -> None:
+    for key, base in (("d", model.config.lr_d), ("g", model.config.lr_g)):
+        for group in optimizers[key].param_groups:
+            group["lr"] = base * fraction
+
+
+def lr_fraction(config: Toy2DConfig, step: int) -> float:
+    """Linear decay from 1 to lr_final_fraction over the run."""
+    progress = min(step / max(config.steps - 1, 1), 1.0)
+    return 1.0 + (config.lr_final_fraction - 1.0) * progress
+
+
+def d_step(
+    model: Toy2DGAN,
+    optimizers,
+    target: Target,
+    generator: torch.Generator,
+    update: Update = plain_update,
+) -> float:
+    """One discriminator/critic update."""
+    c, device = model.config, next(model.parameters()).device
+    real = target.sample(c.batch_size, generator).to(device)
+    z = torch.randn(c.batch_size, c.noise_dim, generator=generator).to(device)
+    fake = model.generator(z).detach()
+    loss = discriminator_loss(c.objective, model.discriminator(real), model.discriminator(fake))
+    if c.objective == "wgan-gp":
+        loss = loss + c.gp_weight * gradient_penalty(model.discriminator, real, fake, generator)
+    update(optimizers["d"], loss)
+    if c.objective == "wgan":  # keep the critic (roughly) Lipschitz by clipping its weights
+        with torch.no_grad():
+            for p in model.discriminator.parameters():
+                p.clamp_(-c.clip_value, c.clip_value)
+    return loss.item()
+
+
+def g_step(
+    model: Toy2DGAN,
+    optimizers,
+    target: Target,
+    generator: torch.Generator,
+    update: Update = plain_update,
+) -> float:
+    """One generator update (through an unrolled critic when configured)."""
+    c, device = model.config, next(model.parameters()).device
+    z = torch.randn(c.batch_size, c.noise_dim, generator=generator).to(device)
+    fake = model.generator(z)
+    if c.unrolled_steps:
+        reals = [target.sample(c.batch_size, generator).to(device) for _ in range(c.unrolled_steps)]
+        fakes = [
+            model.generator(torch.randn(c.batch_size, c.noise_dim, generator=generator).to(device))
+            for _ in range(c.unrolled_steps)
+        ]
+        params = unrolled_critic(model.discriminator, optimizers["d"], c.objective, reals, fakes)
+        d_fake = functional_call(model.discriminator, params, (fake,))
+    else:
+        d_fake = model.discriminator(fake)
+    loss = generator_loss(c.objective, d_fake)
+    update(optimizers["g"], loss)
+    return loss.item()
+
+
+def train_step(
+    model: Toy2DGAN,
+    optimizers,
+    target: Target,
+    generator: torch.Generator,
+    update: Update = plain_update,
+) -> dict[str, float]:
+    """d_steps critic updates, then one generator update."""
+    d_losses = [
+        d_step(model, optimizers, target, generator, update) for _ in range(model.config.d_steps)
+    ]
+    g_loss = g_step(model, optimizers, target, generator, update)
+    return {"loss_d": d_losses[-1], "loss_g": g_loss}
+
+
+# ----------------------------------------------------------------------------- inference
+
+
+@torch.no_grad()
+def sample(model: Toy2DGAN, n: int, seed: int = 0) -> torch.Tensor:
+    """(n, 2) generated points, deterministic in ``seed``."""
+    device = next(model.parameters()).device
+    z = torch.randn(n, model.config.noise_dim, generator=torch.Generator().manual_seed(seed))
+    return model.generator(z.to(device)).cpu()
+
+
+def fixed_noise(config: Toy2DConfig, n: int, seed: int = 1234) -> torch.Tensor:
+    return torch.randn(n, config.noise_dim, generator=torch.Generator().manual_seed(seed))
+
+
+def grid_points(extent, resolution: int) -> torch.Tensor:
+    """(R*R, 2) centres of a resolution x resolution grid over (xmin, xmax, ymin, ymax)."""
+    xs = torch.linspace(extent[0], extent[1], resolution)
+    ys = torch.linspace(extent[2], extent[3], resolution)
+    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+    return torch.stack([gx.reshape(-1), gy.reshape(-1)], 1)
+
+
+@torch.no_grad()
+def critic_field(model: Toy2DGAN, extent, resolution: int = 48) -> torch.Tensor:
+    """(R, R) discriminator output over the view; rows are y, columns x.
+
+    Probabilities (sigmoid) for the log-loss objectives, raw critic values otherwise. A packed
+    D judges m copies of the same point, the natural single-point reading of a pack critic.
+    """
+    device = next(model.parameters()).device
+    pts = grid_points(extent, resolution).to(device)
+    values = model.discriminator(pts.repeat_interleave(model.config.pack, 0))
+    if model.config.objective in ("minimax", "nonsaturating"):
+        values = torch.sigmoid(values)
+    return values.reshape(resolution, resolution).cpu()
+
+
+def generator_directions(model: Toy2DGAN, points: torch.Tensor) -> torch.Tensor:
+    """(N, 2) direction each generated point is pushed by G's loss (minus its gradient)."""
+    device = next(model.parameters()).device
+    x = points.detach().to(device).requires_grad_(True)
+    pack = model.config.pack
+    n = (len(x) // pack) * pack
+    loss = generator_loss(model.config.objective, model.discriminator(x[:n]))
+    (grad,) = torch.autograd.grad(loss * n, x)
+    return (-grad).cpu()
+
+
+@torch.no_grad()
+def manifold(model: Toy2DGAN, resolution: int = 16, spread: float = 2.0) -> torch.Tensor:
+    """(R, R, 2) image of a regular grid in the first two noise dimensions (others at 0).
+
+    Drawing its rows and columns shows how G folds and stretches the latent plane.
+    """
+    device = next(model.parameters()).device
+    lin = torch.linspace(-spread, spread, resolution)
+    gy, gx = torch.meshgrid(lin, lin, indexing="ij")
+    z = torch.zeros(resolution * resolution, model.config.noise_dim)
+    z[:, 0] = gx.reshape(-1)
+    if model.config.noise_dim > 1:
+        z[:, 1] = gy.reshape(-1)
+    return model.generator(z.to(device)).reshape(resolution, resolution, 2).cpu()
+
+
+def evaluate(model: Toy2DGAN, target: Target, n: int = 2500, seed: int = 0) -> dict[str, float]:
+    """Mode metrics on ``n`` samples (2,500 in the PacGAN protocol) or energy distance."""
+    points = sample(model, n, seed)
+    if target.has_modes:
+        return mode_metrics(points, target)
+    real = target.sample(n, torch.Generator().manual_seed(seed + 1))
+    return {"energy_distance": energy_distance(points, real)}
+
+
+# ----------------------------------------------------------------------------- card text
+
+METRIC_NAMES = {
+    "modes_covered": "Modes covered",
+    "modes_total": "Modes in the target",
+    "high_quality": "High-quality samples (fraction)",
+    "reverse_kl": "Reverse KL (mode histogram || true weights)",
+    "energy_distance": "Energy distance to the target",
+}
+
+PROTOCOL = """\
+PacGAN / VEEGAN protocol. Ring: 8 Gaussians on the unit circle, σ = 0.01. Grid: 25 Gaussians
+at {−4, −2, 0, 2, 4}², σ = 0.05. 2,500 generated samples per evaluation. A sample is *high
+quality* if it lies within 3σ of its nearest mode; a mode is *covered* if at least one
+high-quality sample lands on it; *reverse KL* is KL(generated mode histogram ‖ true mode
+weights) over the high-quality samples (uniform weights for ring and grid). Point-cloud targets
+(spiral, moons, user CSV) report the energy distance to 2,500 target samples instead."""
+
+INTENDED_USE = """\
+Teaching and research on GAN training dynamics: replaying how an objective covers or drops the
+modes of a 2D mixture, and as a reference point for mode-collapse metrics."""
+
+LIMITATIONS = """\
+A toy: 2D points, not images. One seed's checkpoint is published per configuration; mode
+metrics vary between seeds, so compare configurations with the multi-seed benchmark
+(`python -m benchmarks toy2d`), not with a single card."""

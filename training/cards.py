@@ -1,0 +1,137 @@
+"""Model cards written from the registry, the training record and the evaluation results."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+from hub_models.registry import Family
+
+BENCHMARK_NAME = "benchmark.md"  # a benchmark's table, kept beside the model and put in its card
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, float):
+        return "n/a" if math.isnan(value) else f"{value:.4g}"
+    return str(value)
+
+
+def card_text(
+    folder: Path,
+    family: Family,
+    config: Any,
+    record: dict[str, Any],
+    metrics: dict[str, float],
+    repo_name: str | None = None,
+) -> str:
+    name = repo_name or folder.name
+    dataset_name = getattr(config, "target", None) or family.datasets[0].name
+    data = ModelCardData(
+        license=family.license,
+        library_name="pytorch",
+        tags=[*family.tags, "gan-gallery", "pytorch_model_hub_mixin"],
+        model_name=name,
+        eval_results=[
+            EvalResult(
+                task_type="other",
+                task_name=family.title,
+                dataset_type="synthetic",
+                dataset_name=str(dataset_name),
+                metric_type=key,
+                metric_name=family.metric_names.get(key, key),
+                metric_value=None if isinstance(v, float) and math.isnan(v) else v,
+            )
+            for key, v in metrics.items()
+        ],
+    )
+    config_rows = "\n".join(f"| `{k}` | `{v}` |" for k, v in vars(config).items())
+    metric_rows = "\n".join(
+        f"| {family.metric_names.get(k, k)} | {_value(v)} |" for k, v in metrics.items()
+    )
+    datasets = "\n".join(
+        f"- **{d.name}** — {d.source}; license {d.license}."
+        + (f" {d.attribution}" if d.attribution else "")
+        for d in family.datasets
+    )
+    benchmark = folder / BENCHMARK_NAME
+    benchmark_section = (
+        f"\n## Benchmark (all configurations, several seeds)\n\n"
+        f"{benchmark.read_text(encoding='utf-8').strip()}\n"
+        if benchmark.is_file()
+        else ""
+    )
+    papers = ", ".join(family.papers)
+    hours = record["wall_seconds"] / 3600
+    body = f"""
+# {name}
+
+{family.tagline} This checkpoint: **{getattr(config, "label", family.title)}**.
+
+![samples](sample.png)
+
+*Generated points in orange over target samples in grey.*
+
+## Use it
+
+```python
+from hub_models import load
+model, source = load("{family.models[0].repo_id.split("/")[0]}/{name}")
+```
+
+or with huggingface_hub alone, after installing this gallery's `hub_models` package:
+`{family.bundle.__name__}.from_pretrained("<org>/{name}")`. Weights are safetensors; loading is
+strict and never unpickles anything.
+
+## Training
+
+- Command: `{record["command"]}`
+- Preset: `{record["preset"]}`, {record["steps"]:,} steps, {record["wall_seconds"]:.0f} s
+  ({hours:.2f} h) on {record["hardware"]}, torch {record["torch"]}.
+- Papers: {papers}
+
+| config field | value |
+| --- | --- |
+{config_rows}
+
+## Evaluation
+
+| metric | value |
+| --- | --- |
+{metric_rows}
+
+Protocol: {family.protocol}
+
+Reproduce: `python -m training evaluate {family.name} --from <this folder or repo id> --json`.
+{benchmark_section}
+## Data
+
+{datasets}
+
+## Intended use
+
+{family.intended_use}
+
+## Limitations
+
+{family.limitations}
+"""
+    return f"---\n{data.to_yaml()}\n---\n{body}"
+
+
+def write_card(
+    folder: Path, family: Family, config: Any, record: dict[str, Any], metrics: dict[str, float]
+) -> None:
+    text = card_text(Path(folder), family, config, record, metrics)
+    ModelCard(text).save(Path(folder) / "README.md")
+
+
+def rewrite_card(folder: Path, family: Family, config: Any) -> None:
+    """Regenerate a folder's card from its training.json and eval.json (after a benchmark)."""
+    folder = Path(folder)
+    record = json.loads((folder / "training.json").read_text())
+    metrics = json.loads((folder / "eval.json").read_text())
+    write_card(folder, family, config, record, metrics)

@@ -1,0 +1,118 @@
+"""Atomic, pickle-free training checkpoints.
+
+A checkpoint is a folder: ``model.safetensors``, ``optim.safetensors`` (optimizer tensors and
+RNG states), ``frames.safetensors`` (replay frames so far) and ``state.json`` (step, optimizer
+hyper-parameters). It is written to a temporary folder and renamed into place, so a run killed
+at any instant leaves either the previous checkpoint or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+CURRENT, PREVIOUS = "checkpoint", "checkpoint.old"
+
+
+def _flatten_optimizer(
+    name: str, optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor]
+) -> dict[str, Any]:
+    state = optimizer.state_dict()
+    meta: dict[str, Any] = {"param_groups": state["param_groups"], "state": {}}
+    for index, values in state["state"].items():
+        meta["state"][str(index)] = {}
+        for key, value in values.items():
+            if torch.is_tensor(value):
+                tensors[f"optim/{name}/{index}/{key}"] = value.detach().cpu().contiguous()
+                meta["state"][str(index)][key] = None
+            else:
+                meta["state"][str(index)][key] = value
+    return meta
+
+
+def _restore_optimizer(
+    name: str,
+    optimizer: torch.optim.Optimizer,
+    meta: dict[str, Any],
+    tensors: dict[str, torch.Tensor],
+) -> None:
+    state: dict[int, dict[str, Any]] = {}
+    for index, values in meta["state"].items():
+        state[int(index)] = {
+            key: tensors[f"optim/{name}/{index}/{key}"] if value is None else value
+            for key, value in values.items()
+        }
+    optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+
+
+def save(
+    out_dir: Path,
+    step: int,
+    model: nn.Module,
+    optimizers: dict[str, torch.optim.Optimizer],
+    generator: torch.Generator,
+    frames: dict[str, list[torch.Tensor]],
+    extra: dict[str, Any],
+) -> Path:
+    """Write the checkpoint for ``step`` atomically; returns its folder."""
+    out_dir = Path(out_dir)
+    tmp = out_dir / f".{CURRENT}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    save_file(weights, str(tmp / "model.safetensors"))
+    tensors = {"rng/torch": torch.get_rng_state(), "rng/data": generator.get_state()}
+    meta = {name: _flatten_optimizer(name, opt, tensors) for name, opt in optimizers.items()}
+    save_file(tensors, str(tmp / "optim.safetensors"))
+    if frames:
+        save_file({k: torch.stack(v) for k, v in frames.items()}, str(tmp / "frames.safetensors"))
+    (tmp / "state.json").write_text(json.dumps({"step": step, "optimizers": meta, **extra}))
+    for path in tmp.iterdir():  # reach the disk before the rename makes it the checkpoint
+        with open(path, "rb") as handle:
+            os.fsync(handle.fileno())
+    current, previous = out_dir / CURRENT, out_dir / PREVIOUS
+    shutil.rmtree(previous, ignore_errors=True)
+    if current.exists():
+        current.rename(previous)
+    tmp.rename(current)
+    shutil.rmtree(previous, ignore_errors=True)
+    return current
+
+
+def latest(out_dir: Path) -> Path | None:
+    """The newest complete checkpoint (a kill between the two renames leaves only .old)."""
+    for name in (CURRENT, PREVIOUS):
+        folder = Path(out_dir) / name
+        if (folder / "state.json").is_file():
+            return folder
+    return None
+
+
+def load(
+    folder: Path,
+    model: nn.Module,
+    optimizers: dict[str, torch.optim.Optimizer],
+    generator: torch.Generator,
+) -> tuple[int, dict[str, list[torch.Tensor]], dict[str, Any]]:
+    """Restore model, optimizers and RNG states; returns (step, frames, extra state)."""
+    state = json.loads((folder / "state.json").read_text())
+    model.load_state_dict(load_file(str(folder / "model.safetensors")), strict=True)
+    tensors = load_file(str(folder / "optim.safetensors"))
+    for name, optimizer in optimizers.items():
+        _restore_optimizer(name, optimizer, state["optimizers"][name], tensors)
+    torch.set_rng_state(tensors["rng/torch"])
+    generator.set_state(tensors["rng/data"])
+    frames: dict[str, list[torch.Tensor]] = {}
+    if (folder / "frames.safetensors").is_file():
+        frames = {
+            k: list(v.unbind(0)) for k, v in load_file(str(folder / "frames.safetensors")).items()
+        }
+    extra = {k: v for k, v in state.items() if k not in ("step", "optimizers")}
+    return state["step"], frames, extra

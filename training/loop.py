@@ -1,0 +1,282 @@
+"""The one training loop, shared by every family, on Hugging Face Accelerate.
+
+The loop knows nothing about GANs: a family's ``Trainer`` builds the model and optimizers and
+performs one step; the loop owns devices, processes, gradient averaging, logging, checkpoints,
+replay frames, divergence checks and the publishable output folder.
+
+Data parallelism: every process holds the full model and draws its own data (the data RNG is
+seeded per rank); gradients are averaged across processes before every optimizer step, so the
+replicas stay identical. The averaging is explicit rather than DDP's, because GAN steps call
+G and D separately (and WGAN-GP differentiates twice), which DDP's forward hooks do not cover.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import shlex
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+from accelerate import Accelerator
+from PIL import Image
+from safetensors.torch import save_file
+from tqdm.auto import tqdm
+
+from hub_models.base import HubBundle
+from hub_models.registry import Family
+from training import checkpoint
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+@dataclass
+class StepContext:
+    """What a family's step may use: the accelerator, this rank's data RNG, the schedule."""
+
+    accelerator: Accelerator
+    generator: torch.Generator
+    step: int
+    total_steps: int
+
+    @property
+    def device(self) -> torch.device:
+        return self.accelerator.device
+
+    def update(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+        """Backward, average gradients over processes, then step."""
+        optimizer.zero_grad(set_to_none=True)
+        self.accelerator.backward(loss)
+        if self.accelerator.num_processes > 1:
+            params = [p for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
+            flat = torch.cat([p.grad.reshape(-1) for p in params])
+            flat = self.accelerator.reduce(flat, reduction="mean")
+            offset = 0
+            for p in params:
+                p.grad.copy_(flat[offset : offset + p.numel()].view_as(p.grad))
+                offset += p.numel()
+        optimizer.step()
+
+
+class Trainer(Protocol):
+    """What a family provides to the loop (see training/toy2d.py for a complete one)."""
+
+    family: Family
+    presets: dict[str, dict[str, Any]]
+
+    def prepare_data(self, config: Any, data_path: Path | None) -> Any: ...
+    def build(self, config: Any, data: Any) -> HubBundle: ...
+    def optimizers(self, model: HubBundle) -> dict[str, torch.optim.Optimizer]: ...
+    def train_step(
+        self, model: HubBundle, optimizers: dict, data: Any, ctx: StepContext
+    ) -> dict[str, float]: ...
+    def record(self, model: HubBundle, data: Any) -> dict[str, torch.Tensor]: ...
+    def evaluate(self, model: HubBundle, data: Any) -> dict[str, float]: ...
+    def sample_image(self, model: HubBundle, data: Any) -> Image.Image: ...
+    def save_samples(self, model: HubBundle, data: Any, n: int, seed: int, path: Path) -> None: ...
+
+
+@dataclass
+class RunOptions:
+    out: Path
+    preset: str
+    resume: bool = False
+    data: Path | None = None
+    log_every: int = 50
+    record_every: int = 0  # 0: about 30 replay frames per run
+    checkpoint_every: int = 0  # 0: about 10 checkpoints per run
+    sample_every: int = 0  # 0: about 5 sample snapshots per run
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+
+def hardware(accelerator: Accelerator) -> str:
+    if accelerator.device.type == "cuda":
+        name = torch.cuda.get_device_name(accelerator.device)
+    elif accelerator.device.type == "mps":
+        name = "Apple MPS"
+    else:
+        name = (
+            f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+        )
+    return f"{accelerator.num_processes} x {name}"
+
+
+def _every(value: int, steps: int, count: int) -> int:
+    return value if value > 0 else max(steps // count, 1)
+
+
+def train(trainer: Trainer, config: Any, options: RunOptions) -> Path:
+    """Train ``config`` into ``options.out``; returns the publishable folder."""
+    accelerator = Accelerator()
+    out = Path(options.out)
+    steps = config.steps
+    log_every = options.log_every
+    record_every = _every(options.record_every, steps, 30)
+    checkpoint_every = _every(options.checkpoint_every, steps, 10)
+    sample_every = _every(options.sample_every, steps, 5)
+    main = accelerator.is_main_process
+
+    # Same seed on every rank: identical initial replicas. The data RNG differs per rank.
+    torch.manual_seed(config.seed)
+    data = trainer.prepare_data(config, options.data)
+    model = trainer.build(config, data).to(accelerator.device).train()
+    optimizers = trainer.optimizers(model)
+    generator = torch.Generator().manual_seed(config.seed * 1009 + accelerator.process_index)
+    frames: dict[str, list[torch.Tensor]] = {}
+    start, elapsed = 0, 0.0
+    if options.resume and (found := checkpoint.latest(out)) is not None:
+        start, frames, extra = checkpoint.load(found, model, optimizers, generator)
+        elapsed = extra.get("elapsed_seconds", 0.0)
+        if extra.get("config") != asdict(config):
+            raise ValueError(
+                f"{found} was written by a different config; resume it with the "
+                "same preset and --field=value options, or use a fresh --out"
+            )
+        if main:
+            print(f"resuming from {found} at step {start}", file=sys.stderr)
+    elif options.resume and main:
+        print(f"no checkpoint in {out}; starting from step 0", file=sys.stderr)
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "samples").mkdir(exist_ok=True)
+    metrics_log = open(out / "metrics.jsonl", "a") if main else None  # noqa: SIM115
+
+    def save_checkpoint(step: int) -> None:
+        if main:
+            checkpoint.save(
+                out,
+                step,
+                model,
+                optimizers,
+                generator,
+                frames,
+                {"config": asdict(config), "elapsed_seconds": elapsed + time.time() - began},
+            )
+
+    began = time.time()
+    bar = tqdm(
+        range(start, steps),
+        initial=start,
+        total=steps,
+        disable=not main,
+        desc=f"{trainer.family.name}",
+        mininterval=1.0,
+        dynamic_ncols=True,
+    )
+    last_good = start if start else None
+    try:
+        for step in bar:
+            ctx = StepContext(accelerator, generator, step, steps)
+            losses = trainer.train_step(model, optimizers, data, ctx)
+            bad = {k: v for k, v in losses.items() if not math.isfinite(v)}
+            if bad:
+                kept = (
+                    f"the last good checkpoint (step {last_good}) is kept in "
+                    f"{out / checkpoint.CURRENT}"
+                    if last_good is not None
+                    else "no checkpoint had been written yet"
+                )
+                raise TrainingDiverged(
+                    f"{', '.join(f'{k}={v}' for k, v in bad.items())} at step {step}: training "
+                    f"diverged; {kept}. Lower the learning rates (--lr_d=, --lr_g=) or change "
+                    "the objective, then train again (--resume continues from the checkpoint)."
+                )
+            done = step + 1
+            if main and (step % log_every == 0 or done == steps):
+                bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()}, refresh=False)
+                metrics_log.write(
+                    json.dumps({"step": done, **losses, "seconds": round(time.time() - began, 2)})
+                    + "\n"
+                )
+            if done % record_every == 0 or done == steps:
+                model.eval()
+                frame = trainer.record(model, data)
+                model.train()
+                for key, value in frame.items():
+                    frames.setdefault(key, []).append(value)
+                frames.setdefault("step", []).append(torch.tensor(done))
+            if main and (done % sample_every == 0 or done == steps):
+                model.eval()
+                trainer.sample_image(model, data).save(out / "samples" / f"step_{done:08d}.png")
+                model.train()
+            if done % checkpoint_every == 0 and done != steps:
+                save_checkpoint(done)
+                last_good = done
+    finally:
+        bar.close()
+        if metrics_log:
+            metrics_log.close()
+    elapsed += time.time() - began
+    model.eval()
+    agreement = replica_disagreement(accelerator, model)
+    if main:
+        save_checkpoint(steps)
+        finish(
+            trainer, model, data, config, options, frames, elapsed, hardware(accelerator), agreement
+        )
+    accelerator.wait_for_everyone()
+    return out
+
+
+def replica_disagreement(accelerator: Accelerator, model: torch.nn.Module) -> float:
+    """Largest absolute difference between any process's weights and the main process's."""
+    if accelerator.num_processes == 1:
+        return 0.0
+    flat = torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+    everyone = accelerator.gather(flat[None])  # (processes, n)
+    return float((everyone - everyone[0]).abs().max())
+
+
+def command_line(family: str, options: RunOptions) -> str:
+    parts = ["python", "-m", "training", "train", family, "--preset", options.preset]
+    if options.data:
+        parts += ["--data", str(options.data)]
+    parts += [f"--{k}={v}" for k, v in options.overrides.items()]
+    return shlex.join(parts)
+
+
+def finish(
+    trainer: Trainer,
+    model: HubBundle,
+    data: Any,
+    config: Any,
+    options: RunOptions,
+    frames: dict[str, list[torch.Tensor]],
+    elapsed: float,
+    where: str,
+    replica_diff: float,
+) -> None:
+    """Write the publishable folder: weights, config, replay, sample, evaluation, card."""
+    from training.cards import write_card
+
+    out = Path(options.out)
+    model.save_pretrained(out)
+    if frames:
+        save_file(
+            {k: torch.stack(v).contiguous() for k, v in frames.items()},
+            str(out / "replay.safetensors"),
+        )
+    trainer.sample_image(model, data).save(out / "sample.png")
+    metrics = trainer.evaluate(model, data)
+    record = {
+        "family": trainer.family.name,
+        "preset": options.preset,
+        "overrides": options.overrides,
+        "data": str(options.data) if options.data else None,
+        "command": command_line(trainer.family.name, options),
+        "steps": config.steps,
+        "wall_seconds": round(elapsed, 1),
+        "hardware": where,
+        "torch": torch.__version__,
+        "replica_max_abs_diff": replica_diff,
+    }
+    (out / "training.json").write_text(json.dumps(record, indent=2) + "\n")
+    (out / "eval.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    write_card(out, trainer.family, config, record, metrics)

@@ -1,0 +1,156 @@
+"""Training adapter for the 2D lab: presets, data, and the step on the shared loop."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+
+from hub_models import toy2d
+from hub_models.registry import FAMILIES
+from training.loop import StepContext
+
+REPLAY_POINTS = 256  # generated points stored per replay frame
+REPLAY_FIELD = 40  # discriminator heatmap resolution per replay frame
+REPLAY_MANIFOLD = 12  # latent grid lines per replay frame
+
+
+def load_points_csv(path: Path) -> np.ndarray:
+    """Read an (N, 2) point cloud from a CSV with two numeric columns (a header is allowed)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path} is not a file; --data for toy2d takes a CSV of x,y points")
+    return parse_points_csv(path.read_bytes(), path.name)
+
+
+def parse_points_csv(raw: bytes, name: str = "the CSV", max_rows: int = 200_000) -> np.ndarray:
+    """Parse uploaded CSV bytes into an (N, 2) float array, with a message for each bad case."""
+    if not raw.strip():
+        raise ValueError(f"{name} is empty: give two columns x,y with one point per row")
+    if b"\0" in raw[:4096]:
+        raise ValueError(f"{name} looks binary, not a CSV of x,y points")
+    lines = raw.decode("utf-8", errors="replace").strip().splitlines()
+    if len(lines) > max_rows + 1:
+        raise ValueError(f"{name} has {len(lines)} rows; at most {max_rows} points are accepted")
+    rows = []
+    for number, line in enumerate(lines, 1):
+        cells = [c.strip() for c in line.replace(";", ",").replace("\t", ",").split(",")]
+        cells = [c for c in cells if c]
+        if not cells:
+            continue
+        try:
+            values = [float(c) for c in cells]
+        except ValueError:
+            if number == 1 and not rows:  # a header row
+                continue
+            raise ValueError(f"{name}, row {number}: {line[:60]!r} is not two numbers") from None
+        if len(values) != 2:
+            raise ValueError(
+                f"{name}, row {number}: expected 2 columns (x, y), found {len(values)}"
+            )
+        rows.append(values)
+    if len(rows) < 2:
+        raise ValueError(f"{name} has {len(rows)} point(s); at least 2 are needed")
+    points = np.asarray(rows, dtype=np.float64)
+    if not np.isfinite(points).all():
+        raise ValueError(f"{name} holds NaN or infinite values")
+    if np.abs(points).max() > 1e6:
+        raise ValueError(f"{name} has coordinates beyond ±1e6; rescale the points")
+    return points.astype(np.float32)
+
+
+def render_points(
+    points: np.ndarray, extent, size: int = 256, reference: np.ndarray | None = None
+) -> Image.Image:
+    """A small scatter plot as an image (generated in orange over real in grey)."""
+    image = Image.new("RGB", (size, size), "white")
+    draw = ImageDraw.Draw(image)
+    xmin, xmax, ymin, ymax = extent
+
+    def to_pixels(pts: np.ndarray) -> np.ndarray:
+        px = (pts[:, 0] - xmin) / (xmax - xmin) * (size - 1)
+        py = (1 - (pts[:, 1] - ymin) / (ymax - ymin)) * (size - 1)
+        return np.stack([px, py], 1)
+
+    for layer, colour in ((reference, (170, 170, 170)), (points, (230, 110, 20))):
+        if layer is None:
+            continue
+        for x, y in to_pixels(np.asarray(layer)):
+            draw.ellipse((x - 1.2, y - 1.2, x + 1.2, y + 1.2), fill=colour)
+    return image
+
+
+class Toy2DTrainer:
+    family = FAMILIES["toy2d"]
+    config_class = toy2d.Toy2DConfig
+    presets: dict[str, dict[str, Any]] = {  # noqa: RUF012
+        # seconds: what the tests run
+        "tiny": {
+            "steps": 60,
+            "batch_size": 64,
+            "g_width": 32,
+            "d_width": 32,
+            "g_depth": 2,
+            "d_depth": 2,
+        },
+        # what is published: minutes on a 2-core CPU per model
+        "demo": {"steps": 20000, "batch_size": 256, "lr_final_fraction": 0.02},
+    }
+
+    def prepare_data(self, config: toy2d.Toy2DConfig, data_path: Path | None) -> toy2d.Target:
+        if data_path is not None:
+            return toy2d.point_cloud(Path(data_path).stem, load_points_csv(data_path))
+        return toy2d.builtin_target(config.target)
+
+    def build(self, config: toy2d.Toy2DConfig, data: toy2d.Target) -> toy2d.Toy2DGAN:
+        return toy2d.Toy2DGAN(config)
+
+    def optimizers(self, model: toy2d.Toy2DGAN) -> dict[str, torch.optim.Optimizer]:
+        return toy2d.make_optimizers(model)
+
+    def train_step(
+        self, model: toy2d.Toy2DGAN, optimizers, data: toy2d.Target, ctx: StepContext
+    ) -> dict[str, float]:
+        fraction = toy2d.lr_fraction(model.config, ctx.step)
+        toy2d.set_lr_fraction(model, optimizers, fraction)
+        return toy2d.train_step(model, optimizers, data, ctx.generator, ctx.update)
+
+    def record(self, model: toy2d.Toy2DGAN, data: toy2d.Target) -> dict[str, torch.Tensor]:
+        """One replay frame: what the lab page draws, stored small (float16)."""
+        device = next(model.parameters()).device
+        z = toy2d.fixed_noise(model.config, REPLAY_POINTS).to(device)
+        with torch.no_grad():
+            points = model.generator(z).cpu()
+        extent = data.extent()
+        metrics = toy2d.evaluate(model, data, n=2500, seed=0)
+        return {
+            "points": points.half(),
+            "directions": toy2d.generator_directions(model, points).half(),
+            "field": toy2d.critic_field(model, extent, REPLAY_FIELD).half(),
+            "manifold": toy2d.manifold(model, REPLAY_MANIFOLD).half(),
+            "metrics": torch.tensor(list(metrics.values()), dtype=torch.float32),
+        }
+
+    def evaluate(self, model: toy2d.Toy2DGAN, data: toy2d.Target) -> dict[str, float]:
+        return toy2d.evaluate(model, data, n=2500, seed=0)
+
+    def sample_image(self, model: toy2d.Toy2DGAN, data: toy2d.Target) -> Image.Image:
+        points = toy2d.sample(model, 1000, seed=0).numpy()
+        real = data.sample(1000, torch.Generator().manual_seed(0)).numpy()
+        return render_points(points, data.extent(), reference=real)
+
+    def save_samples(
+        self, model: toy2d.Toy2DGAN, data: toy2d.Target, n: int, seed: int, path: Path
+    ) -> None:
+        points = toy2d.sample(model, n, seed).numpy()
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.suffix.lower() == ".png":
+            render_points(points, data.extent(), size=512).save(path)
+        elif path.suffix.lower() == ".csv":
+            np.savetxt(path, points, delimiter=",", header="x,y", comments="", fmt="%.6f")
+        else:
+            raise ValueError(f"{path}: toy2d samples are written as .png or .csv")
