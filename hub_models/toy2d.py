@@ -96,6 +96,42 @@ def point_cloud(name: str, points: np.ndarray) -> Target:
     return Target(name, points=pts)
 
 
+def parse_points_csv(raw: bytes, name: str = "the CSV", max_rows: int = 200_000) -> np.ndarray:
+    """Parse uploaded CSV bytes into an (N, 2) float array, with a message for each bad case."""
+    if not raw.strip():
+        raise ValueError(f"{name} is empty: give two columns x,y with one point per row")
+    if b"\0" in raw[:4096]:
+        raise ValueError(f"{name} looks binary, not a CSV of x,y points")
+    lines = raw.decode("utf-8", errors="replace").strip().splitlines()
+    if len(lines) > max_rows + 1:
+        raise ValueError(f"{name} has {len(lines)} rows; at most {max_rows} points are accepted")
+    rows = []
+    for number, line in enumerate(lines, 1):
+        cells = [c.strip() for c in line.replace(";", ",").replace("\t", ",").split(",")]
+        cells = [c for c in cells if c]
+        if not cells:
+            continue
+        try:
+            values = [float(c) for c in cells]
+        except ValueError:
+            if number == 1 and not rows:  # a header row
+                continue
+            raise ValueError(f"{name}, row {number}: {line[:60]!r} is not two numbers") from None
+        if len(values) != 2:
+            raise ValueError(
+                f"{name}, row {number}: expected 2 columns (x, y), found {len(values)}"
+            )
+        rows.append(values)
+    if len(rows) < 2:
+        raise ValueError(f"{name} has {len(rows)} point(s); at least 2 are needed")
+    points = np.asarray(rows, dtype=np.float64)
+    if not np.isfinite(points).all():
+        raise ValueError(f"{name} holds NaN or infinite values")
+    if np.abs(points).max() > 1e6:
+        raise ValueError(f"{name} has coordinates beyond ±1e6; rescale the points")
+    return points.astype(np.float32)
+
+
 def builtin_target(name: str) -> Target:
     """The standard benchmarks (PacGAN/VEEGAN protocol) and a few shapes for the lab."""
     if name == "ring":  # 8 Gaussians on the unit circle, sigma 0.01
@@ -124,6 +160,18 @@ def builtin_target(name: str) -> Target:
 # ----------------------------------------------------------------------------- metrics
 
 
+def mode_counts(samples: torch.Tensor | np.ndarray, target: Target) -> torch.Tensor:
+    """(K,) number of high-quality samples nearest to each mode (within 3σ of it)."""
+    if not target.has_modes:
+        raise ValueError(f"target {target.name!r} has no modes to count")
+    x = torch.as_tensor(np.asarray(samples), dtype=torch.float64)
+    means = torch.tensor(target.means, dtype=torch.float64)
+    stds = torch.tensor(target.stds, dtype=torch.float64)
+    nearest_dist, nearest = torch.cdist(x, means).min(1)  # (N,)
+    high_quality = nearest_dist <= 3 * stds[nearest]
+    return torch.bincount(nearest[high_quality], minlength=len(means))
+
+
 def mode_metrics(samples: torch.Tensor | np.ndarray, target: Target) -> dict[str, float]:
     """PacGAN/VEEGAN mode metrics of (N, 2) samples against a mixture target.
 
@@ -132,16 +180,9 @@ def mode_metrics(samples: torch.Tensor | np.ndarray, target: Target) -> dict[str
     KL(generated mode histogram || true mode weights), the histogram over high-quality samples
     (uniform weights for the ring and grid). With no high-quality sample it is undefined (nan).
     """
-    if not target.has_modes:
-        raise ValueError(f"target {target.name!r} has no modes to count")
-    x = torch.as_tensor(np.asarray(samples), dtype=torch.float64)
-    means = torch.tensor(target.means, dtype=torch.float64)
-    stds = torch.tensor(target.stds, dtype=torch.float64)
-    dist = torch.cdist(x, means)  # (N, K)
-    nearest_dist, nearest = dist.min(1)
-    high_quality = nearest_dist <= 3 * stds[nearest]
-    counts = torch.bincount(nearest[high_quality], minlength=len(means)).double()
-    n_hq = int(high_quality.sum())
+    counts = mode_counts(samples, target).double()
+    n_hq = int(counts.sum())
+    means = target.means
     if n_hq:
         p = counts / n_hq
         q = torch.tensor(target.weights, dtype=torch.float64)
@@ -152,7 +193,7 @@ def mode_metrics(samples: torch.Tensor | np.ndarray, target: Target) -> dict[str
     return {
         "modes_covered": int((counts > 0).sum()),
         "modes_total": len(means),
-        "high_quality": n_hq / max(len(x), 1),
+        "high_quality": n_hq / max(len(samples), 1),
         "reverse_kl": reverse_kl,
     }
 

@@ -11,6 +11,7 @@ from PIL import Image, ImageDraw
 
 from hub_models import toy2d
 from hub_models.registry import FAMILIES
+from hub_models.toy2d import parse_points_csv
 from training.loop import StepContext
 
 REPLAY_POINTS = 256  # generated points stored per replay frame
@@ -24,42 +25,6 @@ def load_points_csv(path: Path) -> np.ndarray:
     if not path.is_file():
         raise ValueError(f"{path} is not a file; --data for toy2d takes a CSV of x,y points")
     return parse_points_csv(path.read_bytes(), path.name)
-
-
-def parse_points_csv(raw: bytes, name: str = "the CSV", max_rows: int = 200_000) -> np.ndarray:
-    """Parse uploaded CSV bytes into an (N, 2) float array, with a message for each bad case."""
-    if not raw.strip():
-        raise ValueError(f"{name} is empty: give two columns x,y with one point per row")
-    if b"\0" in raw[:4096]:
-        raise ValueError(f"{name} looks binary, not a CSV of x,y points")
-    lines = raw.decode("utf-8", errors="replace").strip().splitlines()
-    if len(lines) > max_rows + 1:
-        raise ValueError(f"{name} has {len(lines)} rows; at most {max_rows} points are accepted")
-    rows = []
-    for number, line in enumerate(lines, 1):
-        cells = [c.strip() for c in line.replace(";", ",").replace("\t", ",").split(",")]
-        cells = [c for c in cells if c]
-        if not cells:
-            continue
-        try:
-            values = [float(c) for c in cells]
-        except ValueError:
-            if number == 1 and not rows:  # a header row
-                continue
-            raise ValueError(f"{name}, row {number}: {line[:60]!r} is not two numbers") from None
-        if len(values) != 2:
-            raise ValueError(
-                f"{name}, row {number}: expected 2 columns (x, y), found {len(values)}"
-            )
-        rows.append(values)
-    if len(rows) < 2:
-        raise ValueError(f"{name} has {len(rows)} point(s); at least 2 are needed")
-    points = np.asarray(rows, dtype=np.float64)
-    if not np.isfinite(points).all():
-        raise ValueError(f"{name} holds NaN or infinite values")
-    if np.abs(points).max() > 1e6:
-        raise ValueError(f"{name} has coordinates beyond ±1e6; rescale the points")
-    return points.astype(np.float32)
 
 
 def render_points(

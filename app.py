@@ -1,0 +1,17 @@
+"""GAN Gallery: `streamlit run app.py`. Pages come from the registry; the sidebar is shared."""
+
+import streamlit as st
+
+from gallery.common import sidebar_ui
+from hub_models.registry import FAMILIES
+
+st.set_page_config(page_title="GAN Gallery", page_icon=":material/auto_awesome:", layout="wide")
+
+pages = [st.Page("pages/home.py", title="Gallery", icon=":material/home:", default=True)]
+pages += [
+    st.Page(f"pages/{family.page}", title=family.title, icon=family.icon, url_path=family.name)
+    for family in FAMILIES.values()
+]
+navigation = st.navigation(pages)
+sidebar_ui()
+navigation.run()

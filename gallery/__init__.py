@@ -1,0 +1,1 @@
+"""App-side logic: cached model loading, the shared sidebar, and each family's views."""

@@ -1,0 +1,436 @@
+"""The 2D lab's logic, free of Streamlit so it can be tested and benchmarked without a browser.
+
+A ``LabRun`` is one live training run (model, optimizers, data RNG, history). A ``View`` is
+what one frame draws: generated and real points, the critic's field, the generator's push on
+its points, the warped latent grid and the mode histogram. Views come either from a live run
+or from a published run's replay frames, and one set of plotting functions draws both.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import plotly.graph_objects as go
+import torch
+from plotly.subplots import make_subplots
+from safetensors.torch import load_file
+
+from hub_models import toy2d
+
+VIEW_POINTS = 512  # generated points drawn per frame
+FIELD_RESOLUTION = 40
+MANIFOLD_RESOLUTION = 12
+METRIC_SAMPLES = 1000  # live metrics; the benchmark and cards use the protocol's 2,500
+REAL_COLOUR, FAKE_COLOUR = "#7f7f7f", "#e8710a"
+
+
+@dataclass
+class LabRun:
+    config: toy2d.Toy2DConfig
+    target: toy2d.Target
+    model: toy2d.Toy2DGAN
+    optimizers: dict[str, torch.optim.Optimizer]
+    generator: torch.Generator
+    step: int = 0
+    history: list[dict[str, float]] = field(default_factory=list)
+    last_losses: dict[str, float] = field(default_factory=dict)
+
+
+def new_run(config: toy2d.Toy2DConfig, target: toy2d.Target, device: str = "cpu") -> LabRun:
+    """A fresh run; the same config, target and seed always start from the same weights."""
+    torch.manual_seed(config.seed)
+    model = toy2d.Toy2DGAN(config).to(device).train()
+    return LabRun(
+        config,
+        target,
+        model,
+        toy2d.make_optimizers(model),
+        torch.Generator().manual_seed(config.seed),
+    )
+
+
+def advance(run: LabRun, iterations: int) -> None:
+    """``iterations`` full D+G iterations, then one history entry."""
+    for _ in range(iterations):
+        run.last_losses = toy2d.train_step(run.model, run.optimizers, run.target, run.generator)
+        run.step += 1
+    _log(run)
+
+
+def single_update(run: LabRun, which: str) -> None:
+    """One discriminator ('d') or generator ('g') update, to watch each half of the game."""
+    update = toy2d.d_step if which == "d" else toy2d.g_step
+    run.last_losses = {
+        **run.last_losses,
+        f"loss_{which}": update(run.model, run.optimizers, run.target, run.generator),
+    }
+    run.step += which == "g"
+    _log(run)
+
+
+def _log(run: LabRun) -> None:
+    entry = {"step": run.step, **run.last_losses}
+    entry.update(toy2d.evaluate(run.model, run.target, n=METRIC_SAMPLES, seed=0))
+    run.history.append(entry)
+
+
+@dataclass
+class View:
+    """Everything one frame draws, as numpy arrays."""
+
+    target: toy2d.Target
+    extent: tuple[float, float, float, float]
+    real: np.ndarray  # (N, 2)
+    points: np.ndarray  # (M, 2) generated
+    directions: np.ndarray  # (M, 2) where G's loss pushes each generated point
+    field: np.ndarray  # (R, R) critic over the extent, rows = y
+    manifold: np.ndarray  # (L, L, 2) image of a latent grid
+    field_is_probability: bool
+    step: int
+    metrics: dict[str, float]
+
+
+def real_points(target: toy2d.Target, n: int = VIEW_POINTS) -> np.ndarray:
+    return target.sample(n, torch.Generator().manual_seed(7)).numpy()
+
+
+def live_view(run: LabRun) -> View:
+    model, target = run.model, run.target
+    model.eval()
+    device = next(model.parameters()).device
+    z = toy2d.fixed_noise(run.config, VIEW_POINTS).to(device)
+    with torch.no_grad():
+        points = model.generator(z).cpu()
+    extent = target.extent()
+    view = View(
+        target=target,
+        extent=extent,
+        real=real_points(target),
+        points=points.numpy(),
+        directions=toy2d.generator_directions(model, points).numpy(),
+        field=toy2d.critic_field(model, extent, FIELD_RESOLUTION).numpy(),
+        manifold=toy2d.manifold(model, MANIFOLD_RESOLUTION).numpy(),
+        field_is_probability=run.config.objective in ("minimax", "nonsaturating"),
+        step=run.step,
+        metrics=run.history[-1] if run.history else {},
+    )
+    model.train()
+    return view
+
+
+# ----------------------------------------------------------------------------- replay
+
+MODE_METRIC_KEYS = ("modes_covered", "modes_total", "high_quality", "reverse_kl")
+
+
+@dataclass(frozen=True)
+class Replay:
+    """Frames saved along a published run (replay.safetensors), drawn without any training."""
+
+    config: toy2d.Toy2DConfig
+    target: toy2d.Target
+    frames: dict[str, torch.Tensor]
+
+    def __len__(self) -> int:
+        return len(self.frames["step"])
+
+    def view(self, index: int) -> View:
+        f = self.frames
+        values = f["metrics"][index].tolist()
+        keys = MODE_METRIC_KEYS if self.target.has_modes else ("energy_distance",)
+        return View(
+            target=self.target,
+            extent=self.target.extent(),
+            real=real_points(self.target),
+            points=f["points"][index].float().numpy(),
+            directions=f["directions"][index].float().numpy(),
+            field=f["field"][index].float().numpy(),
+            manifold=f["manifold"][index].float().numpy(),
+            field_is_probability=self.config.objective in ("minimax", "nonsaturating"),
+            step=int(f["step"][index]),
+            metrics=dict(zip(keys, values, strict=True)),
+        )
+
+    def curves(self) -> list[dict[str, float]]:
+        return [
+            self.view(i).metrics | {"step": int(self.frames["step"][i])} for i in range(len(self))
+        ]
+
+
+def load_replay(folder: Path, config: toy2d.Toy2DConfig) -> Replay:
+    frames = load_file(str(Path(folder) / "replay.safetensors"))
+    return Replay(config, toy2d.builtin_target(config.target), frames)
+
+
+# ----------------------------------------------------------------------------- targets
+
+
+def target_from_table(rows: list[dict]) -> toy2d.Target:
+    """A mixture from editable-table rows with x, y, std, weight (bad rows raise ValueError)."""
+    means, stds, weights = [], [], []
+    for number, row in enumerate(rows, 1):
+        try:
+            x, y = float(row["x"]), float(row["y"])
+            std, weight = float(row["std"]), float(row["weight"])
+        except (KeyError, TypeError, ValueError):
+            raise ValueError(f"row {number} needs numbers in x, y, std and weight") from None
+        if not all(math.isfinite(v) for v in (x, y, std, weight)):
+            raise ValueError(f"row {number} holds a value that is not finite")
+        means.append((x, y))
+        stds.append(std)
+        weights.append(weight)
+    if not means:
+        raise ValueError("the mixture needs at least one mode")
+    return toy2d.mixture("custom mixture", means, stds, weights)
+
+
+def target_from_csv(raw: bytes, name: str) -> toy2d.Target:
+    return toy2d.point_cloud(name, toy2d.parse_points_csv(raw, name))
+
+
+# ----------------------------------------------------------------------------- plots
+
+
+def _segments(starts: np.ndarray, ends: np.ndarray) -> tuple[list, list]:
+    """x, y lists drawing one line per (start, end) pair, separated by None."""
+    xs = np.stack([starts[:, 0], ends[:, 0], np.full(len(starts), np.nan)], 1).reshape(-1)
+    ys = np.stack([starts[:, 1], ends[:, 1], np.full(len(starts), np.nan)], 1).reshape(-1)
+    return [None if np.isnan(v) else float(v) for v in xs], [
+        None if np.isnan(v) else float(v) for v in ys
+    ]
+
+
+def _arrow_ends(view: View, share: float = 0.06) -> np.ndarray:
+    """Arrow tips, scaled so that the longest arrow spans ``share`` of the view."""
+    span = max(view.extent[1] - view.extent[0], view.extent[3] - view.extent[2])
+    norms = np.linalg.norm(view.directions, axis=1)
+    scale = share * span / max(float(norms.max()), 1e-12)
+    return view.points + view.directions * scale
+
+
+def view_traces(view: View, show: dict[str, bool], arrows: int = 128) -> list[go.BaseTraceType]:
+    """Plotly traces for one frame: heatmap, real, manifold, arrows, generated points."""
+    xmin, xmax, ymin, ymax = view.extent
+    res = view.field.shape[0]
+    traces: list[go.BaseTraceType] = []
+    if show.get("field", True):
+        traces.append(
+            go.Heatmap(
+                z=view.field,
+                x=np.linspace(xmin, xmax, res),
+                y=np.linspace(ymin, ymax, res),
+                colorscale="RdBu",
+                reversescale=False,
+                opacity=0.55,
+                showscale=False,
+                zmin=0 if view.field_is_probability else None,
+                zmax=1 if view.field_is_probability else None,
+                hovertemplate="D = %{z:.3f}<extra></extra>",
+                name="discriminator",
+            )
+        )
+    traces.append(
+        go.Scattergl(
+            x=view.real[:, 0],
+            y=view.real[:, 1],
+            mode="markers",
+            marker={"size": 3, "color": REAL_COLOUR},
+            name="real",
+        )
+    )
+    if show.get("manifold", True):
+        grid = view.manifold
+        lines = [grid[i] for i in range(len(grid))] + [grid[:, j] for j in range(grid.shape[1])]
+        xs, ys = [], []
+        for line in lines:
+            xs += [*line[:, 0].tolist(), None]
+            ys += [*line[:, 1].tolist(), None]
+        traces.append(
+            go.Scatter(
+                x=xs,
+                y=ys,
+                mode="lines",
+                name="latent grid",
+                line={"width": 0.6, "color": "rgba(60,60,160,0.45)"},
+                hoverinfo="skip",
+            )
+        )
+    if show.get("arrows", True):
+        chosen = slice(0, min(arrows, len(view.points)))
+        sub = View(
+            **{
+                **view.__dict__,
+                "points": view.points[chosen],
+                "directions": view.directions[chosen],
+            }
+        )
+        xs, ys = _segments(sub.points, _arrow_ends(sub))
+        traces.append(
+            go.Scatter(
+                x=xs,
+                y=ys,
+                mode="lines",
+                name="G gradient",
+                line={"width": 1, "color": "#2a7a2a"},
+                hoverinfo="skip",
+            )
+        )
+    traces.append(
+        go.Scattergl(
+            x=view.points[:, 0],
+            y=view.points[:, 1],
+            mode="markers",
+            marker={"size": 4, "color": FAKE_COLOUR},
+            name="generated",
+        )
+    )
+    return traces
+
+
+def _square_layout(fig: go.Figure, view: View, height: int) -> None:
+    xmin, xmax, ymin, ymax = view.extent
+    fig.update_layout(
+        height=height,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        legend={"orientation": "h", "y": -0.02},
+        uirevision="keep",
+    )
+    fig.update_xaxes(range=[xmin, xmax], showgrid=False, zeroline=False)
+    fig.update_yaxes(range=[ymin, ymax], showgrid=False, zeroline=False, scaleanchor="x")
+
+
+def _metric_title(view: View, title: str) -> str:
+    m = view.metrics
+    if "modes_covered" in m:
+        rkl = m.get("reverse_kl", float("nan"))
+        return (
+            f"{title} — step {view.step:,}: {m['modes_covered']:.0f}/{m['modes_total']:.0f} "
+            f"modes, {100 * m['high_quality']:.1f}% HQ, rev-KL "
+            f"{'n/a' if math.isnan(rkl) else f'{rkl:.2f}'}"
+        )
+    if "energy_distance" in m:
+        return f"{title} — step {view.step:,}: energy distance {m['energy_distance']:.4f}"
+    return f"{title} — step {view.step:,}"
+
+
+def view_figure(
+    view: View, title: str = "", show: dict[str, bool] | None = None, height: int = 520
+) -> go.Figure:
+    fig = go.Figure(view_traces(view, show or {}))
+    fig.update_layout(title=_metric_title(view, title))
+    _square_layout(fig, view, height)
+    return fig
+
+
+def mode_histogram(view: View) -> go.Figure:
+    """How many high-quality samples land on each mode (a flat bar chart = no collapse)."""
+    fig = go.Figure()
+    if view.target.has_modes:
+        counts = toy2d.mode_counts(view.points, view.target).numpy()
+        expected = np.asarray(view.target.weights) * len(view.points)
+        labels = [f"{x:g},{y:g}" for x, y in view.target.means]
+        fig.add_bar(x=labels, y=counts, name="generated (HQ)", marker_color=FAKE_COLOUR)
+        fig.add_scatter(
+            x=labels,
+            y=expected,
+            mode="markers",
+            name="ideal",
+            marker={"color": "black", "symbol": "line-ew-open", "size": 14},
+        )
+    fig.update_layout(
+        height=220,
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        title="mode histogram",
+        showlegend=False,
+        xaxis={"type": "category"},
+    )
+    return fig
+
+
+def curves_figure(history: list[dict[str, float]]) -> go.Figure:
+    """Losses and metrics against steps."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("losses", "metrics"))
+    steps = [h["step"] for h in history]
+    for key, colour in (("loss_d", "#1f77b4"), ("loss_g", FAKE_COLOUR)):
+        if any(key in h for h in history):
+            fig.add_scatter(
+                x=steps,
+                y=[h.get(key) for h in history],
+                name=key,
+                row=1,
+                col=1,
+                line={"color": colour},
+            )
+    for key in ("modes_covered", "high_quality", "reverse_kl", "energy_distance"):
+        if any(key in h for h in history):
+            fig.add_scatter(x=steps, y=[h.get(key) for h in history], name=key, row=1, col=2)
+    fig.update_layout(height=260, margin={"l": 10, "r": 10, "t": 30, "b": 10})
+    return fig
+
+
+def replay_animation(
+    replay: Replay, title: str, show: dict[str, bool] | None = None, height: int = 560
+) -> go.Figure:
+    """All replay frames in one figure with a slider and play button: runs in the browser."""
+    show = show or {}
+    views = [replay.view(i) for i in range(len(replay))]
+    fig = go.Figure(view_traces(views[-1], show))
+    fig.frames = [
+        go.Frame(
+            data=view_traces(v, show), name=str(v.step), layout={"title": _metric_title(v, title)}
+        )
+        for v in views
+    ]
+    fig.update_layout(
+        title=_metric_title(views[-1], title),
+        updatemenus=[
+            {
+                "type": "buttons",
+                "showactive": False,
+                "x": 0.0,
+                "y": 1.08,
+                "xanchor": "left",
+                "buttons": [
+                    {
+                        "label": "▶ play",
+                        "method": "animate",
+                        "args": [
+                            None,
+                            {
+                                "frame": {"duration": 150, "redraw": True},
+                                "fromcurrent": True,
+                                "transition": {"duration": 0},
+                            },
+                        ],
+                    },
+                    {
+                        "label": "⏸ pause",
+                        "method": "animate",
+                        "args": [[None], {"mode": "immediate", "frame": {"duration": 0}}],
+                    },
+                ],
+            }
+        ],
+        sliders=[
+            {
+                "active": len(views) - 1,
+                "currentvalue": {"prefix": "step "},
+                "steps": [
+                    {
+                        "label": f"{v.step:,}",
+                        "method": "animate",
+                        "args": [
+                            [str(v.step)],
+                            {"mode": "immediate", "frame": {"duration": 0, "redraw": True}},
+                        ],
+                    }
+                    for v in views
+                ],
+            }
+        ],
+    )
+    _square_layout(fig, views[-1], height)
+    return fig

@@ -1,0 +1,31 @@
+"""Home: one card per family, from the registry."""
+
+import streamlit as st
+
+from gallery.common import resolve_published
+from hub_models.base import CheckpointError
+from hub_models.registry import FAMILIES
+
+st.title("GAN Gallery")
+st.write(
+    "Live demos of classic generative models, each running on weights this project trained "
+    "and published. Every model is a Hub repo with safetensors weights, a config and a model "
+    "card; the app works offline on the bundled snapshots."
+)
+
+columns = st.columns(3)
+for index, family in enumerate(FAMILIES.values()):
+    with columns[index % 3].container(border=True):
+        st.subheader(family.title)
+        published = family.models[0]
+        try:
+            where = resolve_published(family.name, published.name)
+        except CheckpointError as error:
+            st.warning(str(error))
+            where = None
+        if where is not None and (where.path / "sample.png").is_file():
+            st.image(str(where.path / "sample.png"), width="stretch")
+        st.write(family.tagline)
+        if where is not None:
+            st.caption(f"{len(family.models)} published models · e.g. {where.label}")
+        st.page_link(f"pages/{family.page}", label=f"Open {family.title}", icon=family.icon)
