@@ -1,4 +1,9 @@
-"""GAN Gallery: `streamlit run app.py`. Pages come from the registry; the sidebar is shared."""
+"""GAN Gallery: `streamlit run app.py`. Pages come from the registry; the sidebar is shared.
+
+Page files live in app_pages/, not pages/: Streamlit treats a pages/ folder beside the entry
+script as an automatic multipage app, which fights st.navigation (reruns land on the bare file
+page without the shared sidebar).
+"""
 
 import streamlit as st
 
@@ -7,9 +12,9 @@ from hub_models.registry import FAMILIES
 
 st.set_page_config(page_title="GAN Gallery", page_icon=":material/auto_awesome:", layout="wide")
 
-pages = [st.Page("pages/home.py", title="Gallery", icon=":material/home:", default=True)]
+pages = [st.Page("app_pages/home.py", title="Gallery", icon=":material/home:", default=True)]
 pages += [
-    st.Page(f"pages/{family.page}", title=family.title, icon=family.icon, url_path=family.name)
+    st.Page(f"app_pages/{family.page}", title=family.title, icon=family.icon, url_path=family.name)
     for family in FAMILIES.values()
 ]
 navigation = st.navigation(pages)

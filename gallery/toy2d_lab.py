@@ -433,4 +433,5 @@ def replay_animation(
         ],
     )
     _square_layout(fig, views[-1], height)
+    fig.update_layout(margin={"b": 90})
     return fig

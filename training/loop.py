@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import platform
 import shlex
 import sys
@@ -114,7 +115,11 @@ def _every(value: int, steps: int, count: int) -> int:
 
 def train(trainer: Trainer, config: Any, options: RunOptions) -> Path:
     """Train ``config`` into ``options.out``; returns the publishable folder."""
-    accelerator = Accelerator()
+    # Accelerate takes its multi-process CPU path (gloo) only when told cpu=True: without it,
+    # `torchrun --nproc_per_node 2` on a machine with no GPU starts two unrelated single-process
+    # runs that both write the same folder.
+    multi_cpu = int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.accelerator.is_available()
+    accelerator = Accelerator(cpu=multi_cpu)
     out = Path(options.out)
     steps = config.steps
     log_every = options.log_every

@@ -1,0 +1,37 @@
+"""Benchmarks: every function takes (quick, verbose) and returns a JSON-able dict."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+
+def _startup(**kw):
+    from benchmarks.app import startup
+
+    return startup(**kw)
+
+
+def _loading(**kw):
+    from benchmarks.app import loading
+
+    return loading(**kw)
+
+
+def _toy2d(**kw):
+    from benchmarks.toy2d import table
+
+    return table(**kw)
+
+
+def _toy2d_live(**kw):
+    from benchmarks.toy2d import live_speed
+
+    return live_speed(**kw)
+
+
+BENCHMARKS: dict[str, Callable[..., dict]] = {
+    "startup": _startup,  # app cold start: process start -> home page served
+    "loading": _loading,  # resolve + load per family: bundled vs HF cache vs loopback Hub
+    "toy2d-live": _toy2d_live,  # lab training speed while the view refreshes
+    "toy2d": _toy2d,  # the PacGAN/VEEGAN mode table over every objective (long)
+}

@@ -1,0 +1,256 @@
+"""The 2D lab's benchmarks: the PacGAN/VEEGAN mode table, and live training speed."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import statistics
+import time
+from concurrent.futures import ProcessPoolExecutor
+
+import torch
+
+from hub_models import toy2d
+from hub_models.registry import FAMILIES, TOY2D_VARIANTS
+
+BASELINE = "minimax"  # the vanilla GAN whose collapse the page is about
+BEST = "hinge-sn"  # the configuration the bar is set for
+# Published reference numbers: PacGAN (Lin et al. 2018) Table 1, VEEGAN (Srivastava et al. 2017)
+# Table 1 — (modes, high-quality %, reverse KL); None where the paper reports no such number.
+REFERENCES = {
+    "ring": [
+        ("PacGAN paper: GAN", 6.3, 98.2, 0.45),
+        ("PacGAN paper: PacGAN4", 7.8, 95.9, 0.07),
+        ("VEEGAN paper: GAN", 1.0, None, None),
+        ("VEEGAN paper: unrolled", 7.6, None, None),
+        ("VEEGAN paper: VEEGAN", 8.0, None, None),
+    ],
+    "grid": [
+        ("PacGAN paper: GAN", 17.3, 94.8, 0.70),
+        ("PacGAN paper: PacGAN4", 24.8, 93.6, 0.04),
+        ("VEEGAN paper: GAN", 3.3, None, None),
+        ("VEEGAN paper: unrolled", 23.6, None, None),
+        ("VEEGAN paper: VEEGAN", 24.6, None, None),
+    ],
+}
+
+
+def _train_and_score(job: tuple[str, str, dict, int]) -> dict:
+    """One (target, variant, config, seed) run in a worker process; returns its metrics."""
+    from training.toy2d import Toy2DTrainer
+
+    target_name, slug, fields, seed = job
+    torch.set_num_threads(1)
+    config = toy2d.Toy2DConfig(**{**fields, "seed": seed})
+    torch.manual_seed(config.seed)
+    target = toy2d.builtin_target(target_name)
+    model = toy2d.Toy2DGAN(config).train()
+    optimizers = toy2d.make_optimizers(model)
+    generator = torch.Generator().manual_seed(config.seed * 1009)  # as the training loop's rank 0
+    began = time.perf_counter()
+    for step in range(config.steps):
+        toy2d.set_lr_fraction(model, optimizers, toy2d.lr_fraction(config, step))
+        toy2d.train_step(model, optimizers, target, generator)
+    model.eval()
+    metrics = Toy2DTrainer().evaluate(model, target)
+    return {
+        "target": target_name,
+        "variant": slug,
+        "seed": seed,
+        **metrics,
+        "seconds": time.perf_counter() - began,
+    }
+
+
+def variant_fields(target: str, slug: str, quick: bool) -> dict:
+    from training.toy2d import Toy2DTrainer
+
+    overrides = dict(FAMILIES["toy2d"].model(f"toy2d-{target}-{slug}").overrides)
+    fields = {**Toy2DTrainer.presets["demo"], **overrides}
+    if quick:
+        fields["steps"] = min(fields["steps"], 1500)
+    return fields
+
+
+def _mean_se(values: list[float]) -> tuple[float, float]:
+    values = [v for v in values if not math.isnan(v)]
+    if not values:
+        return float("nan"), float("nan")
+    mean = statistics.fmean(values)
+    se = statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else 0.0
+    return mean, se
+
+
+def summarise(rows: list[dict]) -> dict:
+    summary: dict[str, dict] = {}
+    for target in ("ring", "grid"):
+        for slug, title, _ in TOY2D_VARIANTS:
+            runs = [r for r in rows if r["target"] == target and r["variant"] == slug]
+            if not runs:
+                continue
+            entry = {"title": title, "seeds": len(runs)}
+            for key in ("modes_covered", "high_quality", "reverse_kl"):
+                mean, se = _mean_se([float(r[key]) for r in runs])
+                entry[key] = {"mean": mean, "se": se}
+            entry["runs_without_hq_samples"] = sum(math.isnan(r["reverse_kl"]) for r in runs)
+            entry["steps"] = runs[0].get("steps")
+            summary.setdefault(target, {})[slug] = entry
+    return summary
+
+
+def _fmt(stat: dict, scale: float = 1.0, digits: int = 2) -> str:
+    if math.isnan(stat["mean"]):
+        return "n/a"
+    return f"{stat['mean'] * scale:.{digits}f} ± {stat['se'] * scale:.{digits}f}"
+
+
+def markdown(summary: dict, quick: bool) -> str:
+    lines = []
+    for target, entries in summary.items():
+        total = 8 if target == "ring" else 25
+        lines += [
+            f"**{target}** ({total} modes) — mean ± s.e. over seeds; 2,500 samples each",
+            "",
+            "| configuration | seeds | steps | modes | high quality % | reverse KL |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        for slug, e in entries.items():
+            bold = "**" if slug in (BASELINE, BEST) else ""
+            note = (
+                f" ({e['runs_without_hq_samples']} run(s) without HQ samples: KL n/a)"
+                if e["runs_without_hq_samples"]
+                else ""
+            )
+            lines.append(
+                f"| {bold}{e['title']}{bold} | {e['seeds']} | {e['steps']:,} | "
+                f"{_fmt(e['modes_covered'])} | {_fmt(e['high_quality'], 100, 1)} | "
+                f"{_fmt(e['reverse_kl'])}{note} |"
+            )
+        for name, modes, hq, rkl in REFERENCES[target]:
+            lines.append(
+                f"| *{name}* | – | – | {modes} | {hq if hq is not None else '–'} | "
+                f"{rkl if rkl is not None else '–'} |"
+            )
+        lines.append("")
+    lines.append(
+        "Measured with `python -m benchmarks toy2d`"
+        + (" --quick (few steps and seeds: not the published table)" if quick else "")
+        + ". Paper rows are quoted from their tables, not rerun here."
+    )
+    return "\n".join(lines)
+
+
+def table(quick: bool = False, verbose: bool = True, write_cards: bool | None = None) -> dict:
+    """Every objective on ring and grid; 10 seeds for the baseline and the best, 3 for others."""
+    jobs = []
+    for target in ("ring", "grid"):
+        for slug, _, _ in TOY2D_VARIANTS:
+            seeds = (10 if slug in (BASELINE, BEST) else 3) if not quick else 2
+            fields = variant_fields(target, slug, quick)
+            jobs += [(target, slug, fields, seed) for seed in range(seeds)]
+    began = time.perf_counter()
+    rows = []
+    with ProcessPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        for done, row in enumerate(pool.map(_train_and_score, jobs), 1):
+            row["steps"] = next(
+                j[2]["steps"]
+                for j in jobs
+                if (j[0], j[1], j[3]) == (row["target"], row["variant"], row["seed"])
+            )
+            rows.append(row)
+            if verbose:
+                print(
+                    f"  [{done}/{len(jobs)}] {row['target']} {row['variant']} seed "
+                    f"{row['seed']}: {row.get('modes_covered')} modes, "
+                    f"{100 * row.get('high_quality', 0):.1f}% HQ",
+                    flush=True,
+                )
+    summary = summarise(rows)
+    text = markdown(summary, quick)
+    if verbose:
+        print(text)
+    if write_cards if write_cards is not None else not quick:
+        _write_into_cards(text)
+    return {
+        "quick": quick,
+        "seconds": round(time.perf_counter() - began, 1),
+        "baseline": BASELINE,
+        "best": BEST,
+        "summary": summary,
+        "markdown": text,
+    }
+
+
+def _write_into_cards(text: str) -> None:
+    """Put the table into every published toy2d card (benchmark.md + regenerated README)."""
+    from training.cards import BENCHMARK_NAME, rewrite_card
+
+    family = FAMILIES["toy2d"]
+    for published in family.models:
+        folder = published.snapshot
+        if not (folder / "training.json").is_file():
+            continue
+        (folder / BENCHMARK_NAME).write_text(text + "\n", encoding="utf-8")
+        config = toy2d.Toy2DConfig(**json.loads((folder / "config.json").read_text()))
+        rewrite_card(folder, family, config)
+
+
+def live_speed(quick: bool = False, verbose: bool = True) -> dict:
+    """Lab training speed with the default widths, alone and while drawing frames at 5 fps.
+
+    A frame is what the page's live fragment does: train k iterations, compute the view
+    (critic field, gradients, latent grid, metrics), build the plotly figures and serialise
+    them to JSON as Streamlit does. k is chosen so that a frame fits in 200 ms.
+    """
+    from gallery import toy2d_lab as lab
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    config = toy2d.Toy2DConfig(target="ring")
+    target = toy2d.builtin_target("ring")
+    run = lab.new_run(config, target)
+    lab.advance(run, 20)  # warm-up
+
+    def iterations_per_second(n: int) -> float:
+        began = time.perf_counter()
+        lab.advance(run, n)
+        return n / (time.perf_counter() - began)
+
+    def draw() -> float:
+        began = time.perf_counter()
+        view = lab.live_view(run)
+        for fig in (
+            lab.view_figure(view, "x"),
+            lab.mode_histogram(view),
+            lab.curves_figure(run.history),
+        ):
+            fig.to_json()
+        return time.perf_counter() - began
+
+    alone = statistics.median(iterations_per_second(100 if quick else 300) for _ in range(3))
+    draw_seconds = statistics.median(draw() for _ in range(5))
+    per_frame = max(int((0.2 - draw_seconds) * alone), 0)
+    seconds = 2.0 if quick else 5.0
+    frames = iterations = 0
+    began = time.perf_counter()
+    while time.perf_counter() - began < seconds:
+        lab.advance(run, per_frame)
+        draw()
+        frames += 1
+        iterations += per_frame
+    elapsed = time.perf_counter() - began
+    return {
+        "config": {
+            "width": config.g_width,
+            "depth": config.g_depth,
+            "batch_size": config.batch_size,
+            "objective": config.objective,
+        },
+        "train_only_iterations_per_second": round(alone, 1),
+        "frame_draw_ms": round(1000 * draw_seconds, 1),
+        "iterations_per_frame": per_frame,
+        "live_frames_per_second": round(frames / elapsed, 2),
+        "live_iterations_per_second": round(iterations / elapsed, 1),
+        "live_over_train_only": round(iterations / elapsed / alone, 2),
+        "targets": "live_iterations_per_second >= 100 at live_frames_per_second >= 5",
+    }

@@ -1,0 +1,134 @@
+"""AppTest of every page, driven by the registry, including bad input on the lab page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from hub_models.registry import FAMILIES
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+TIMEOUT = 120
+
+
+@pytest.fixture(autouse=True)
+def offline_app(monkeypatch, tmp_path):
+    """Each test starts cold and offline, on the bundled snapshots."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-cache"))
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    yield
+    st.cache_resource.clear()
+    st.cache_data.clear()
+
+
+def open_page(page: str | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, at.exception
+    if page:
+        at.switch_page(f"app_pages/{page}").run()
+        assert not at.exception, at.exception
+    return at
+
+
+def test_home_shows_a_card_per_family_with_its_source():
+    at = open_page()
+    assert [s.value for s in at.subheader] == [f.title for f in FAMILIES.values()]
+    captions = " ".join(c.value for c in at.caption)
+    assert "bundled snapshot" in captions  # offline: the page says where weights came from
+    assert "@ sha256:" in captions  # and which revision
+
+
+def test_sidebar_device_and_seed_are_shared_state():
+    at = open_page()
+    assert at.selectbox(key="device_choice").value == "auto"
+    assert at.session_state["device"] == "cpu"
+    at.number_input(key="seed").set_value(7).run()
+    at.switch_page("app_pages/toy2d_lab.py").run()
+    at.radio(key="lab_mode").set_value("Train live").run()
+    assert at.number_input(key="seed").value == 7  # survives the page switch
+    assert at.session_state["lab_run_A"].config.seed == 7  # and reaches the page
+
+
+@pytest.mark.parametrize("family", list(FAMILIES.values()), ids=list(FAMILIES))
+def test_every_page_renders_without_exception(family):
+    at = open_page(family.page)
+    assert at.title[0].value == family.title
+    assert not at.error, [e.value for e in at.error]
+
+
+def test_lab_replay_draws_both_published_runs_with_their_source():
+    at = open_page("toy2d_lab.py")
+    charts = at.get("plotly_chart")
+    assert len(charts) == 6  # per side: animation, mode histogram, curves
+    captions = " ".join(c.value for c in at.caption)
+    assert "toy2d-ring-minimax" in captions and "bundled snapshot" in captions
+    at.radio(key="replay_target").set_value("grid").run()
+    assert not at.exception and not at.error
+
+
+def test_lab_live_training_steps_and_plays():
+    at = open_page("toy2d_lab.py")
+    at.radio(key="lab_mode").set_value("Train live").run()
+    run = at.session_state["lab_run_A"]
+    assert run.step == 0
+    at.button[1].click().run()  # G step
+    assert at.session_state["lab_run_A"].step == 1
+    at.toggle(key="playing").set_value(True).run()
+    assert at.session_state["lab_run_A"].step > 1
+    assert not at.exception
+
+
+def test_lab_side_by_side_uses_same_data_and_seed():
+    at = open_page("toy2d_lab.py")
+    at.radio(key="lab_mode").set_value("Side by side").run()
+    a, b = at.session_state["lab_run_A"], at.session_state["lab_run_B"]
+    assert a.target == b.target and a.config.seed == b.config.seed
+    assert a.config.objective != b.config.objective
+    assert len(at.get("plotly_chart")) >= 4
+
+
+def test_lab_mixture_table_with_a_bad_row_says_so():
+    at = open_page("toy2d_lab.py")
+    at.radio(key="lab_mode").set_value("Train live").run()
+    at.selectbox(key="live_target").set_value("table").run()
+    assert not at.error
+    assert at.session_state["lab_run_A"].target.name == "custom mixture"
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        (b"", "empty"),
+        (b"x,y\n1,2\nhello,3\n", "not two numbers"),
+        (b"1,2,3\n4,5,6\n", "2 columns"),
+        (b"\x00\x01\x02binary", "binary"),
+        (b"x,y\n1,2\n", "at least 2"),
+        (b"x,y\n1,2\nnan,3\n", "NaN"),
+    ],
+)
+def test_lab_bad_csv_gets_a_clear_message(payload, message):
+    at = open_page("toy2d_lab.py")
+    at.radio(key="lab_mode").set_value("Train live").run()
+    at.selectbox(key="live_target").set_value("csv").run()
+    assert at.info and "Upload a CSV" in at.info[0].value
+    at.file_uploader(key="points_csv").set_value(("points.csv", payload, "text/csv")).run()
+    assert not at.exception, at.exception
+    errors = " ".join(e.value for e in at.error)
+    assert "points.csv" in errors and message in errors
+
+
+def test_lab_good_csv_trains_on_the_points():
+    at = open_page("toy2d_lab.py")
+    at.radio(key="lab_mode").set_value("Train live").run()
+    at.selectbox(key="live_target").set_value("csv").run()
+    rows = "\n".join(f"{i % 7},{i % 3}" for i in range(50))
+    at.file_uploader(key="points_csv").set_value(("mine.csv", f"x,y\n{rows}".encode(), "text/csv"))
+    at.run()
+    assert not at.exception and not at.error
+    assert at.session_state["lab_run_A"].target.name == "mine.csv"
