@@ -64,7 +64,7 @@ def replay_ui(show: dict[str, bool]) -> None:
     titles = {slug: title for slug, title, _ in TOY2D_VARIANTS}
     c1, c2 = st.columns(2)
     left = c1.selectbox(
-        "Left", slugs, index=slugs.index("minimax"), format_func=titles.get, key="replay_left"
+        "Left", slugs, index=slugs.index("vanilla"), format_func=titles.get, key="replay_left"
     )
     right = c2.selectbox(
         "Right", slugs, index=len(slugs) - 1, format_func=titles.get, key="replay_right"

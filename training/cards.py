@@ -35,6 +35,8 @@ def card_text(
         library_name="pytorch",
         tags=[*family.tags, "gan-gallery", "pytorch_model_hub_mixin"],
         model_name=name,
+        # model-index cannot say "undefined" (huggingface_hub refuses to parse a result without
+        # a value), so a NaN metric appears only in the table below, as n/a.
         eval_results=[
             EvalResult(
                 task_type="other",
@@ -43,10 +45,12 @@ def card_text(
                 dataset_name=str(dataset_name),
                 metric_type=key,
                 metric_name=family.metric_names.get(key, key),
-                metric_value=None if isinstance(v, float) and math.isnan(v) else v,
+                metric_value=v,
             )
             for key, v in metrics.items()
-        ],
+            if not (isinstance(v, float) and math.isnan(v))
+        ]
+        or None,
     )
     config_rows = "\n".join(f"| `{k}` | `{v}` |" for k, v in vars(config).items())
     metric_rows = "\n".join(

@@ -120,6 +120,24 @@ def build_parser() -> argparse.ArgumentParser:
             )
 
     p = sub.add_parser(
+        "retrain-published",
+        help="retrain every model a family publishes into its snapshots",
+        description="Train each of FAMILY's published models with the preset and the "
+        "overrides the registry gives it, into hub_models/snapshots/NAME (the "
+        "bundled copies), N at a time. Then `publish` each folder.",
+    )
+    p.add_argument("family", choices=FAMILIES)
+    p.add_argument("--preset", default="demo", help="preset for every model (default: demo)")
+    p.add_argument("--jobs", type=int, default=1, help="models trained at once (default 1)")
+    p.add_argument(
+        "--only",
+        nargs="*",
+        default=None,
+        metavar="NAME",
+        help="retrain only these published models",
+    )
+
+    p = sub.add_parser(
         "publish",
         help="validate a trained folder and upload it to a Hub repo",
         description="Validate DIR (strict load + one smoke sample) and upload it "
@@ -247,6 +265,9 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
         print(f"wrote {args.n} samples from {where.label} to {args.out}")
         return 0
 
+    if args.command == "retrain-published":
+        return retrain_published(FAMILIES[args.family], args.preset, args.jobs, args.only)
+
     if args.command == "publish":
         family = _family_of(args.folder)
         model = family.bundle.load_folder(args.folder)
@@ -258,3 +279,42 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
             print(f"  {name}")
         return 0
     raise AssertionError(args.command)
+
+
+def retrain_published(family: Family, preset: str, jobs: int, only: list[str] | None) -> int:
+    """One `train` subprocess per published model, ``jobs`` at a time, one thread each."""
+    import os
+    import subprocess
+    from concurrent.futures import ThreadPoolExecutor
+
+    models = [m for m in family.models if only is None or m.name in only]
+    unknown = set(only or ()) - {m.name for m in family.models}
+    if unknown:
+        raise ValueError(f"{family.name} publishes no model named {', '.join(sorted(unknown))}")
+
+    def train_one(published) -> int:
+        command = [
+            sys.executable,
+            "-m",
+            "training",
+            "train",
+            family.name,
+            "--preset",
+            preset,
+            "--out",
+            str(published.snapshot),
+            *(f"--{k}={v}" for k, v in published.overrides),
+        ]
+        env = {**os.environ, "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // jobs))}
+        log = published.snapshot.parent / f".{published.name}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "w") as handle:
+            code = subprocess.run(
+                command, stdout=handle, stderr=subprocess.STDOUT, env=env
+            ).returncode
+        print(f"{'ok ' if code == 0 else 'FAILED'} {published.name} (log: {log})", flush=True)
+        return code
+
+    with ThreadPoolExecutor(max_workers=max(jobs, 1)) as pool:
+        codes = list(pool.map(train_one, models))
+    return 0 if all(code == 0 for code in codes) else 1

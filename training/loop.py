@@ -139,7 +139,8 @@ def train(trainer: Trainer, config: Any, options: RunOptions) -> Path:
     if options.resume and (found := checkpoint.latest(out)) is not None:
         start, frames, extra = checkpoint.load(found, model, optimizers, generator)
         elapsed = extra.get("elapsed_seconds", 0.0)
-        if extra.get("config") != asdict(config):
+        # Compare as JSON: state.json turned the config's tuples into lists.
+        if extra.get("config") != json.loads(json.dumps(asdict(config))):
             raise ValueError(
                 f"{found} was written by a different config; resume it with the "
                 "same preset and --field=value options, or use a fresh --out"
@@ -151,7 +152,10 @@ def train(trainer: Trainer, config: Any, options: RunOptions) -> Path:
     if main:
         out.mkdir(parents=True, exist_ok=True)
         (out / "samples").mkdir(exist_ok=True)
-    metrics_log = open(out / "metrics.jsonl", "a") if main else None  # noqa: SIM115
+    if main and start:
+        _drop_log_after(out / "metrics.jsonl", start)
+    # Line-buffered, so that a kill loses no logged step before the checkpoint it resumes from.
+    metrics_log = open(out / "metrics.jsonl", "a", buffering=1) if main else None  # noqa: SIM115
 
     def save_checkpoint(step: int) -> None:
         if main:
@@ -176,23 +180,26 @@ def train(trainer: Trainer, config: Any, options: RunOptions) -> Path:
         dynamic_ncols=True,
     )
     last_good = start if start else None
+
+    def diverged(what: str, step: int) -> TrainingDiverged:
+        kept = (
+            f"the last good checkpoint (step {last_good}) is kept in {out / checkpoint.CURRENT}"
+            if last_good is not None
+            else "no checkpoint had been written yet"
+        )
+        return TrainingDiverged(
+            f"{what} at step {step}: training diverged; {kept}. Lower the learning rates "
+            "(--lr_d=, --lr_g=) or change the objective, then train again into a fresh --out "
+            "(--resume continues only a run whose options are unchanged)."
+        )
+
     try:
         for step in bar:
             ctx = StepContext(accelerator, generator, step, steps)
             losses = trainer.train_step(model, optimizers, data, ctx)
             bad = {k: v for k, v in losses.items() if not math.isfinite(v)}
             if bad:
-                kept = (
-                    f"the last good checkpoint (step {last_good}) is kept in "
-                    f"{out / checkpoint.CURRENT}"
-                    if last_good is not None
-                    else "no checkpoint had been written yet"
-                )
-                raise TrainingDiverged(
-                    f"{', '.join(f'{k}={v}' for k, v in bad.items())} at step {step}: training "
-                    f"diverged; {kept}. Lower the learning rates (--lr_d=, --lr_g=) or change "
-                    "the objective, then train again (--resume continues from the checkpoint)."
-                )
+                raise diverged(", ".join(f"{k}={v}" for k, v in bad.items()), step)
             done = step + 1
             if main and (step % log_every == 0 or done == steps):
                 bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()}, refresh=False)
@@ -211,9 +218,14 @@ def train(trainer: Trainer, config: Any, options: RunOptions) -> Path:
                 model.eval()
                 trainer.sample_image(model, data).save(out / "samples" / f"step_{done:08d}.png")
                 model.train()
-            if done % checkpoint_every == 0 and done != steps:
-                save_checkpoint(done)
-                last_good = done
+            if done % checkpoint_every == 0 or done == steps:
+                # A finite loss can come with an update that leaves NaN/inf weights behind: such
+                # weights must never replace the last good checkpoint, nor be published.
+                if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+                    raise diverged("non-finite weights after the update", step)
+                if done != steps:
+                    save_checkpoint(done)
+                    last_good = done
     finally:
         bar.close()
         if metrics_log:
@@ -228,6 +240,22 @@ def train(trainer: Trainer, config: Any, options: RunOptions) -> Path:
         )
     accelerator.wait_for_everyone()
     return out
+
+
+def _drop_log_after(path: Path, step: int) -> None:
+    """Keep the log lines up to ``step``: the steps after it are about to be trained again."""
+    if not path.is_file():
+        return
+    kept = []
+    for line in path.read_text().splitlines():
+        try:
+            if json.loads(line)["step"] <= step:
+                kept.append(line + "\n")
+        except (ValueError, KeyError, TypeError):  # a line torn by the kill
+            continue
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text("".join(kept))
+    tmp.replace(path)
 
 
 def replica_disagreement(accelerator: Accelerator, model: torch.nn.Module) -> float:

@@ -1,0 +1,97 @@
+"""Real-browser flows: Debian's chromium (via Playwright) against `streamlit run` on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from benchmarks.browser import CHROMIUM, browser_page
+from hub_models.registry import FAMILIES
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.browser
+
+if not CHROMIUM.exists():
+    if os.environ.get("CI"):
+        raise RuntimeError(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium package")
+    pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium)", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+    env.update(HF_HUB_OFFLINE="1", HF_HUB_CACHE=str(tmp_path_factory.mktemp("cache")))
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.headless=true",
+            "--server.address=127.0.0.1",
+            f"--server.port={port}",
+            "--browser.gatherUsageStats=false",
+            "--server.fileWatcherType=none",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1):
+                break
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                raise RuntimeError("streamlit did not start") from None
+            time.sleep(0.2)
+    yield url
+    proc.terminate()
+    proc.wait(10)
+
+
+PAGES = [("", "GAN Gallery")] + [(f.name, f.title) for f in FAMILIES.values()]
+
+
+def test_every_page_renders_its_main_content(app_url):
+    with browser_page() as page:
+        for path, heading in PAGES:
+            page.goto(f"{app_url}/{path}")
+            page.get_by_role("heading", name=heading).first.wait_for(timeout=60_000)
+            page.wait_for_timeout(1500)  # let charts and late elements settle
+            assert page.locator("[data-testid='stException']").count() == 0, path
+            assert page.locator("[data-testid='stMainBlockContainer']").is_visible()
+
+
+def test_lab_replay_and_live_training_in_the_browser(app_url):
+    with browser_page(height=1400) as page:
+        page.goto(f"{app_url}/toy2d")
+        page.get_by_role("heading", name="2D mode-collapse lab").wait_for(timeout=60_000)
+        # replay: two animated plotly charts with their play buttons
+        page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
+        assert page.get_by_text("Play", exact=True).count() >= 2
+        # live: switch mode, press Play, and see the step counter in the chart title advance
+        page.get_by_text("Train live", exact=True).click()
+        title = page.locator(".gtitle").first
+        title.wait_for(timeout=60_000)
+        page.get_by_text("Play", exact=True).first.click()
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('.gtitle')].some(t => /step [1-9]/.test(t.textContent))",
+            timeout=60_000,
+        )
+        assert page.locator("[data-testid='stException']").count() == 0
