@@ -227,6 +227,12 @@ def _write_into_cards(text: str) -> None:
         rewrite_card(folder, family, config)
 
 
+def _timed(fn) -> float:
+    began = time.perf_counter()
+    fn()
+    return time.perf_counter() - began
+
+
 def live_speed(quick: bool = False, verbose: bool = True) -> dict:
     """Lab training speed with the default widths, alone and while drawing frames at 5 fps.
 
@@ -270,7 +276,12 @@ def live_speed(quick: bool = False, verbose: bool = True) -> dict:
         frames += 1
         iterations += per_frame
     elapsed = time.perf_counter() - began
+    run.model.eval()
+    sampling = statistics.median(
+        _timed(lambda: toy2d.sample(run.model, 2500, 0)) for _ in range(20)
+    )
     return {
+        "sample_2500_points_ms": round(1000 * sampling, 2),
         "config": {
             "width": config.g_width,
             "depth": config.g_depth,

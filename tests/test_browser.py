@@ -91,7 +91,8 @@ def test_lab_replay_and_live_training_in_the_browser(app_url):
         title.wait_for(timeout=60_000)
         page.get_by_text("Play", exact=True).first.click()
         page.wait_for_function(
-            "() => [...document.querySelectorAll('.gtitle')].some(t => /step [1-9]/.test(t.textContent))",
+            "() => [...document.querySelectorAll('.gtitle')]"
+            ".some(t => /step [1-9]/.test(t.textContent))",
             timeout=60_000,
         )
         assert page.locator("[data-testid='stException']").count() == 0

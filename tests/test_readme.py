@@ -1,0 +1,37 @@
+"""The README's first screen and model table stay true to the project."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from hub_models.registry import FAMILIES
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_first_screen_has_the_install_and_test_commands():
+    first_screen = "\n".join(README.splitlines()[:20])
+    assert "pip install -r requirements.txt && streamlit run app.py" in first_screen
+    assert "python -m pytest -q" in first_screen
+    assert "python -m pytest -q" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_screenshot_exists():
+    image = re.search(r"!\[[^\]]*\]\(([^)]+)\)", README).group(1)
+    assert (ROOT / image).is_file()
+
+
+def test_model_table_lists_every_family_and_page():
+    for family in FAMILIES.values():
+        row = next(line for line in README.splitlines() if f"`{family.name}`" in line)
+        assert family.title in row and f"app_pages/{family.page}" in row
+        assert f"{len(family.models)}:" in row
+
+
+def test_every_published_toy2d_repo_is_in_the_braces():
+    row = next(line for line in README.splitlines() if "`toy2d`" in line)
+    targets, variants = re.search(r"toy2d-\{([^}]*)\}-\{([^}]*)\}", row).groups()
+    named = {f"gan-gallery/toy2d-{t}-{v}" for t in targets.split(",") for v in variants.split(",")}
+    assert named == {m.repo_id for m in FAMILIES["toy2d"].models}
