@@ -126,6 +126,9 @@ class HubBundle(nn.Module, PyTorchModelHubMixin):
     """
 
     config_class: ClassVar[type]
+    # Dtype of floating weights on disk. float16 halves a bundle; saving rounds the weights in
+    # place first, so the saved model and the one in memory give identical outputs.
+    storage_dtype: ClassVar[torch.dtype] = torch.float32
 
     def __init__(self, config: Any) -> None:
         super().__init__()
@@ -173,8 +176,22 @@ class HubBundle(nn.Module, PyTorchModelHubMixin):
         )
         return cls.load_folder(folder, map_location)
 
+    @torch.no_grad()
+    def round_to_storage(self) -> None:
+        """Round floating weights and buffers to what ``storage_dtype`` can represent."""
+        for tensor in self.state_dict().values():
+            if tensor.is_floating_point():
+                tensor.copy_(tensor.to(self.storage_dtype))
+
     def _save_pretrained(self, save_directory: Path) -> None:
-        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
+        self.round_to_storage()
+        state = {
+            k: (v.to(self.storage_dtype) if v.is_floating_point() else v)
+            .detach()
+            .cpu()
+            .contiguous()
+            for k, v in self.state_dict().items()
+        }
         save_file(state, str(Path(save_directory) / WEIGHTS_NAME), metadata={"format": "pt"})
 
     def save_pretrained(self, save_directory: str | Path, **kwargs) -> str | None:  # type: ignore[override]

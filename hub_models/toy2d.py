@@ -316,6 +316,7 @@ class Toy2DGAN(
     tags=["gan", "toy", "mode-collapse"],
 ):
     config_class = Toy2DConfig
+    storage_dtype = torch.float16  # 2D points need no more; keeps the 20 bundles small
 
     def __init__(self, config: Toy2DConfig) -> None:
         super().__init__(config)

@@ -207,6 +207,8 @@ def train(trainer: Trainer, config: Any, options: RunOptions) -> Path:
                     json.dumps({"step": done, **losses, "seconds": round(time.time() - began, 2)})
                     + "\n"
                 )
+            if done == steps:  # publish exactly what the last frame and sample show
+                model.round_to_storage()
             if done % record_every == 0 or done == steps:
                 model.eval()
                 frame = trainer.record(model, data)
