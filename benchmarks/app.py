@@ -4,24 +4,16 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
-from benchmarks.browser import CHROMIUM, wait_for_text
+from benchmarks.browser import CHROMIUM, serve_app, wait_for_text
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -29,52 +21,18 @@ def _env(**extra: str) -> dict[str, str]:
     return {**env, "HF_HUB_DISABLE_TELEMETRY": "1", **extra}
 
 
-def _wait_http(url: str, deadline: float) -> bool:
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=1) as response:
-                if response.status == 200:
-                    return True
-        except OSError:
-            time.sleep(0.05)
-    return False
-
-
 def startup(quick: bool = False, verbose: bool = True) -> dict:
     """Cold start: `streamlit run app.py` → server healthy → home page drawn in chromium."""
     runs = 1 if quick else 3
     server, drawn = [], []
     for _ in range(runs):
-        port = _free_port()
         with tempfile.TemporaryDirectory() as cache:
             began = time.monotonic()
-            proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "streamlit",
-                    "run",
-                    "app.py",
-                    "--server.headless=true",
-                    "--server.address=127.0.0.1",
-                    f"--server.port={port}",
-                    "--browser.gatherUsageStats=false",
-                ],
-                cwd=ROOT,
-                env=_env(HF_HUB_OFFLINE="1", HF_HUB_CACHE=cache),
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            try:
-                if not _wait_http(f"http://127.0.0.1:{port}/_stcore/health", began + 60):
-                    raise RuntimeError("streamlit did not become healthy within 60 s")
+            with serve_app(Path(cache)) as url:
                 server.append(time.monotonic() - began)
                 if CHROMIUM.exists():
-                    wait_for_text(f"http://127.0.0.1:{port}/", "GAN Gallery", timeout=60)
+                    wait_for_text(f"{url}/", "GAN Gallery", timeout=60)
                     drawn.append(time.monotonic() - began)
-            finally:
-                proc.terminate()
-                proc.wait(10)
     result = {"server_healthy_seconds": round(statistics.median(server), 3), "runs": runs}
     if drawn:
         result["home_drawn_seconds"] = round(statistics.median(drawn), 3)

@@ -1,12 +1,21 @@
-"""Debian's chromium driven by Playwright (never `playwright install`): shared by tests and
-benchmarks."""
+"""Serving the app and driving Debian's chromium with Playwright (never `playwright install`).
+
+Shared by the browser tests and the start-up benchmark.
+"""
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/lib/chromium/chromium")
 FLAGS = [
     "--headless",
@@ -19,6 +28,62 @@ FLAGS = [
     "--disable-sync",
     "--disable-dev-shm-usage",
 ]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+@contextmanager
+def serve_app(hf_cache: Path, timeout: float = 60) -> Iterator[str]:
+    """`streamlit run app.py` on 127.0.0.1, offline on the bundled snapshots; yields its URL
+    once healthy."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+    env.update(HF_HUB_OFFLINE="1", HF_HUB_CACHE=str(hf_cache), HF_HUB_DISABLE_TELEMETRY="1")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.headless=true",
+            "--server.address=127.0.0.1",
+            f"--server.port={port}",
+            "--browser.gatherUsageStats=false",
+            "--server.fileWatcherType=none",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        if not wait_http(f"{url}/_stcore/health", timeout):
+            raise RuntimeError(f"streamlit did not become healthy within {timeout:.0f} s")
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 @contextmanager

@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from benchmarks.browser import CHROMIUM, browser_page
+from benchmarks.browser import CHROMIUM, browser_page, serve_app
 from hub_models.registry import FAMILIES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,43 +21,8 @@ if not CHROMIUM.exists():
 
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
-    env.update(HF_HUB_OFFLINE="1", HF_HUB_CACHE=str(tmp_path_factory.mktemp("cache")))
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "app.py",
-            "--server.headless=true",
-            "--server.address=127.0.0.1",
-            f"--server.port={port}",
-            "--browser.gatherUsageStats=false",
-            "--server.fileWatcherType=none",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1):
-                break
-        except OSError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                raise RuntimeError("streamlit did not start") from None
-            time.sleep(0.2)
-    yield url
-    proc.terminate()
-    proc.wait(10)
+    with serve_app(tmp_path_factory.mktemp("hf-cache")) as url:
+        yield url
 
 
 PAGES = [("", "GAN Gallery")] + [(f.name, f.title) for f in FAMILIES.values()]
