@@ -103,3 +103,33 @@ def wait_for_text(url: str, text: str, timeout: float = 60) -> None:
     with browser_page() as page:
         page.goto(url, timeout=timeout * 1000)
         page.get_by_text(text, exact=False).first.wait_for(timeout=timeout * 1000)
+
+
+def screenshots(folder: Path) -> list[Path]:
+    """Full-page screenshots of the home page and every demo page (for the README)."""
+    import tempfile
+
+    from hub_models.registry import FAMILIES
+
+    folder.mkdir(parents=True, exist_ok=True)
+    pages = [("home", "", "GAN Gallery")]
+    pages += [(f.name, f.name, f.title) for f in FAMILIES.values()]
+    written = []
+    with (
+        tempfile.TemporaryDirectory() as cache,
+        serve_app(Path(cache)) as url,
+        browser_page(height=900) as page,
+    ):
+        for name, path, heading in pages:
+            page.goto(f"{url}/{path}")
+            page.get_by_role("heading", name=heading).first.wait_for(timeout=60_000)
+            page.wait_for_timeout(4000)  # images and charts finish drawing
+            target = folder / f"{name}.png"
+            page.screenshot(path=str(target), full_page=name == "home")
+            written.append(target)
+    return written
+
+
+if __name__ == "__main__":
+    for path in screenshots(Path(sys.argv[1] if len(sys.argv) > 1 else "docs")):
+        print(path)
