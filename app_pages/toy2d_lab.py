@@ -214,22 +214,32 @@ def live_ui(show: dict[str, bool], compare: bool) -> None:
         for p in "AB":
             st.session_state.pop(f"lab_run_{p}", None)
         st.rerun()
-    speed = c5.select_slider("iterations per frame", [1, 5, 10, 20, 50, 100], 20, key="speed")
+    speed = c5.select_slider(
+        "speed (iterations per second)",
+        ["slow: 10", "50", "100", "250", "max"],
+        "max",
+        key="speed",
+        help="max: as many as fit in each 200 ms frame on this machine",
+    )
+    pace = st.session_state.setdefault("lab_pace", lab.Pace())
+    pace.max_per_second = None if speed == "max" else int(speed.split()[-1])
 
-    @st.fragment(run_every=0.2 if playing else None)
+    @st.fragment(run_every=lab.FRAME_SECONDS if playing else None)
     def live_frames() -> None:
         if st.session_state.get("playing"):
-            for run in runs:
-                lab.advance(run, speed)
-        for column, run, name in zip(st.columns(len(runs)), runs, "AB", strict=False):
+            views = lab.play_frame(runs, pace)
+        else:
+            views = [lab.live_view(run) for run in runs]
+        for column, run, view, name in zip(st.columns(len(runs)), runs, views, "AB", strict=False):
+            title = f"{name}: {run.config.label}" if compare else run.config.label
             with column:
-                view = lab.live_view(run)
-                title = f"{name}: {run.config.label}" if compare else run.config.label
-                st.plotly_chart(lab.view_figure(view, title, show), key=f"live_view_{name}")
-                if target.has_modes:
-                    st.plotly_chart(lab.mode_histogram(view), key=f"live_hist_{name}")
-                if run.history:
-                    st.plotly_chart(lab.curves_figure(run.history), key=f"live_curves_{name}")
+                for index, figure in enumerate(lab.frame_figures(view, run.history, title, show)):
+                    st.plotly_chart(figure, key=f"live_{name}_{index}")
+        if playing:
+            st.caption(
+                f"{pace.per_frame} iterations per frame, {1 / lab.FRAME_SECONDS:.0f} "
+                "frames per second"
+            )
 
     live_frames()
 

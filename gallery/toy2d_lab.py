@@ -9,6 +9,7 @@ or from a published run's replay frames, and one set of plotting functions draws
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,6 +60,48 @@ def advance(run: LabRun, iterations: int) -> None:
     _log(run)
 
 
+FRAME_SECONDS = 0.2  # the live view refreshes 5 times a second
+TRAIN_SHARE = 0.6  # of each frame spent training; drawing and sending the figures get the rest
+
+
+@dataclass
+class Pace:
+    """Iterations per frame, adapted to this machine so that a frame fits in FRAME_SECONDS.
+
+    ``max_per_second`` is the user's speed limit (None: as fast as the frame budget allows).
+    """
+
+    per_frame: int = 10
+    max_per_second: int | None = None
+
+    def update(self, iterations: int, seconds: float) -> None:
+        rate = iterations / max(seconds, 1e-6)  # measured on the last frame
+        fit = max(int(rate * FRAME_SECONDS * TRAIN_SHARE), 1)
+        cap = max(int(self.max_per_second * FRAME_SECONDS), 1) if self.max_per_second else fit
+        self.per_frame = min(fit, cap)
+
+
+def play_frame(runs: list[LabRun], pace: Pace) -> list[View]:
+    """What one live frame does: train every run ``pace.per_frame`` iterations, then view them."""
+    began = time.perf_counter()
+    for run in runs:
+        advance(run, pace.per_frame)
+    pace.update(pace.per_frame * len(runs), time.perf_counter() - began)
+    return [live_view(run) for run in runs]
+
+
+def frame_figures(
+    view: View, history: list[dict[str, float]], title: str, show: dict[str, bool]
+) -> list[go.Figure]:
+    """The figures the page draws for one run: view, mode histogram (if any), curves."""
+    figures = [view_figure(view, title, show)]
+    if view.target.has_modes:
+        figures.append(mode_histogram(view))
+    if history:
+        figures.append(curves_figure(history))
+    return figures
+
+
 def single_update(run: LabRun, which: str) -> None:
     """One discriminator ('d') or generator ('g') update, to watch each half of the game."""
     update = toy2d.d_step if which == "d" else toy2d.g_step
@@ -97,27 +140,18 @@ def real_points(target: toy2d.Target, n: int = VIEW_POINTS) -> np.ndarray:
 
 
 def live_view(run: LabRun) -> View:
-    model, target = run.model, run.target
-    model.eval()
-    device = next(model.parameters()).device
-    z = toy2d.fixed_noise(run.config, VIEW_POINTS).to(device)
-    with torch.no_grad():
-        points = model.generator(z).cpu()
-    extent = target.extent()
-    view = View(
-        target=target,
-        extent=extent,
-        real=real_points(target),
-        points=points.numpy(),
-        directions=toy2d.generator_directions(model, points).numpy(),
-        field=toy2d.critic_field(model, extent, FIELD_RESOLUTION).numpy(),
-        manifold=toy2d.manifold(model, MANIFOLD_RESOLUTION).numpy(),
+    run.model.eval()
+    drawn = toy2d.frame(run.model, run.target, VIEW_POINTS, FIELD_RESOLUTION, MANIFOLD_RESOLUTION)
+    run.model.train()
+    return View(
+        target=run.target,
+        extent=run.target.extent(),
+        real=real_points(run.target),
+        **{key: value.numpy() for key, value in drawn.items()},
         field_is_probability=run.config.objective in ("minimax", "nonsaturating"),
         step=run.step,
         metrics=run.history[-1] if run.history else {},
     )
-    model.train()
-    return view
 
 
 # ----------------------------------------------------------------------------- replay
@@ -136,10 +170,12 @@ class Replay:
     def __len__(self) -> int:
         return len(self.frames["step"])
 
+    def metrics(self, index: int) -> dict[str, float]:
+        keys = MODE_METRIC_KEYS if self.target.has_modes else ("energy_distance",)
+        return dict(zip(keys, self.frames["metrics"][index].tolist(), strict=True))
+
     def view(self, index: int) -> View:
         f = self.frames
-        values = f["metrics"][index].tolist()
-        keys = MODE_METRIC_KEYS if self.target.has_modes else ("energy_distance",)
         return View(
             target=self.target,
             extent=self.target.extent(),
@@ -150,13 +186,11 @@ class Replay:
             manifold=f["manifold"][index].float().numpy(),
             field_is_probability=self.config.objective in ("minimax", "nonsaturating"),
             step=int(f["step"][index]),
-            metrics=dict(zip(keys, values, strict=True)),
+            metrics=self.metrics(index),
         )
 
     def curves(self) -> list[dict[str, float]]:
-        return [
-            self.view(i).metrics | {"step": int(self.frames["step"][i])} for i in range(len(self))
-        ]
+        return [self.metrics(i) | {"step": int(self.frames["step"][i])} for i in range(len(self))]
 
 
 def load_replay(folder: Path, config: toy2d.Toy2DConfig) -> Replay:
@@ -202,12 +236,12 @@ def _segments(starts: np.ndarray, ends: np.ndarray) -> tuple[list, list]:
     ]
 
 
-def _arrow_ends(view: View, share: float = 0.06) -> np.ndarray:
+def _arrow_ends(points: np.ndarray, directions: np.ndarray, extent, share: float = 0.06):
     """Arrow tips, scaled so that the longest arrow spans ``share`` of the view."""
-    span = max(view.extent[1] - view.extent[0], view.extent[3] - view.extent[2])
-    norms = np.linalg.norm(view.directions, axis=1)
+    span = max(extent[1] - extent[0], extent[3] - extent[2])
+    norms = np.linalg.norm(directions, axis=1)
     scale = share * span / max(float(norms.max()), 1e-12)
-    return view.points + view.directions * scale
+    return points + directions * scale
 
 
 def view_traces(view: View, show: dict[str, bool], arrows: int = 128) -> list[go.BaseTraceType]:
@@ -258,15 +292,8 @@ def view_traces(view: View, show: dict[str, bool], arrows: int = 128) -> list[go
             )
         )
     if show.get("arrows", True):
-        chosen = slice(0, min(arrows, len(view.points)))
-        sub = View(
-            **{
-                **view.__dict__,
-                "points": view.points[chosen],
-                "directions": view.directions[chosen],
-            }
-        )
-        xs, ys = _segments(sub.points, _arrow_ends(sub))
+        points, directions = view.points[:arrows], view.directions[:arrows]
+        xs, ys = _segments(points, _arrow_ends(points, directions, view.extent))
         traces.append(
             go.Scatter(
                 x=xs,
@@ -427,7 +454,7 @@ def replay_animation(
                 "xanchor": "left",
                 "buttons": [
                     {
-                        "label": "▶ play",
+                        "label": "Play",
                         "method": "animate",
                         "args": [
                             None,
@@ -439,7 +466,7 @@ def replay_animation(
                         ],
                     },
                     {
-                        "label": "⏸ pause",
+                        "label": "Pause",
                         "method": "animate",
                         "args": [[None], {"mode": "immediate", "frame": {"duration": 0}}],
                     },

@@ -11,6 +11,7 @@ live in the app; `training.toy2d` adapts the same step to the shared training lo
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -39,6 +40,8 @@ class Target:
     stds: tuple[float, ...] = ()
     weights: tuple[float, ...] = ()
     points: np.ndarray | None = field(default=None, compare=False, hash=False)
+    # Content hash of ``points``: two clouds with the same name but other points differ.
+    digest: str = ""
 
     @property
     def has_modes(self) -> bool:
@@ -93,7 +96,7 @@ def point_cloud(name: str, points: np.ndarray) -> Target:
         raise ValueError("a point cloud needs at least two rows of (x, y)")
     if not np.isfinite(pts).all():
         raise ValueError("points must be finite numbers")
-    return Target(name, points=pts)
+    return Target(name, points=pts, digest=hashlib.sha256(pts.tobytes()).hexdigest()[:16])
 
 
 def parse_points_csv(raw: bytes, name: str = "the CSV", max_rows: int = 200_000) -> np.ndarray:
@@ -186,8 +189,8 @@ def mode_metrics(samples: torch.Tensor | np.ndarray, target: Target) -> dict[str
     if n_hq:
         p = counts / n_hq
         q = torch.tensor(target.weights, dtype=torch.float64)
-        nz = p > 0
-        reverse_kl = float((p[nz] * (p[nz] / q[nz]).log()).sum())
+        hit = p > 0  # 0 log 0 = 0: modes without samples add nothing
+        reverse_kl = float((p[hit] * (p[hit] / q[hit]).log()).sum())
     else:
         reverse_kl = float("nan")
     return {
@@ -311,7 +314,7 @@ class Discriminator(nn.Module):
 
 class Toy2DGAN(
     HubBundle,
-    repo_url="https://github.com/gan-gallery/gan-gallery",
+    paper_url="https://arxiv.org/abs/1712.04086",
     license="mit",
     tags=["gan", "toy", "mode-collapse"],
 ):
@@ -372,7 +375,8 @@ def gradient_penalty(
 ) -> torch.Tensor:
     """WGAN-GP: E[(||grad d(x_hat)|| - 1)^2] at random interpolates of real and fake packs."""
     pack = real.shape[0] // critic(real).shape[0]
-    alpha = torch.rand(real.shape[0] // pack, 1, 1, generator=generator, device=real.device)
+    # Drawn on the CPU generator, then moved: a CPU generator cannot fill a CUDA tensor.
+    alpha = torch.rand(real.shape[0] // pack, 1, 1, generator=generator).to(real.device)
     x_hat = alpha * real.reshape(-1, pack, 2) + (1 - alpha) * fake.reshape(-1, pack, 2)
     x_hat = x_hat.reshape(-1, 2).requires_grad_(True)
     (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
@@ -579,6 +583,29 @@ def manifold(model: Toy2DGAN, resolution: int = 16, spread: float = 2.0) -> torc
     if model.config.noise_dim > 1:
         z[:, 1] = gy.reshape(-1)
     return model.generator(z.to(device)).reshape(resolution, resolution, 2).cpu()
+
+
+def frame(
+    model: Toy2DGAN,
+    target: Target,
+    points: int = 256,
+    field_resolution: int = 40,
+    manifold_resolution: int = 12,
+) -> dict[str, torch.Tensor]:
+    """What the lab draws at one moment of training, as CPU float32 tensors.
+
+    ``points``: (P, 2) generated from fixed noise; ``directions``: (P, 2) G's push on them;
+    ``field``: (R, R) critic over the target's view; ``manifold``: (L, L, 2) warped latent grid.
+    """
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        generated = model.generator(fixed_noise(model.config, points).to(device)).cpu()
+    return {
+        "points": generated,
+        "directions": generator_directions(model, generated),
+        "field": critic_field(model, target.extent(), field_resolution),
+        "manifold": manifold(model, manifold_resolution),
+    }
 
 
 def evaluate(model: Toy2DGAN, target: Target, n: int = 2500, seed: int = 0) -> dict[str, float]:

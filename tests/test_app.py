@@ -67,7 +67,7 @@ def test_lab_replay_draws_both_published_runs_with_their_source():
     charts = at.get("plotly_chart")
     assert len(charts) == 6  # per side: animation, mode histogram, curves
     captions = " ".join(c.value for c in at.caption)
-    assert "toy2d-ring-minimax" in captions and "bundled snapshot" in captions
+    assert "toy2d-ring-vanilla" in captions and "bundled snapshot" in captions
     at.radio(key="replay_target").set_value("grid").run()
     assert not at.exception and not at.error
 
@@ -93,7 +93,7 @@ def test_lab_side_by_side_uses_same_data_and_seed():
     assert len(at.get("plotly_chart")) >= 4
 
 
-def test_lab_mixture_table_with_a_bad_row_says_so():
+def test_lab_mixture_table_builds_a_custom_target():
     at = open_page("toy2d_lab.py")
     at.radio(key="lab_mode").set_value("Train live").run()
     at.selectbox(key="live_target").set_value("table").run()

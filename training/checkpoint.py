@@ -57,18 +57,22 @@ def save(
     step: int,
     model: nn.Module,
     optimizers: dict[str, torch.optim.Optimizer],
-    generator: torch.Generator,
+    data_rng_states: torch.Tensor,
     frames: dict[str, list[torch.Tensor]],
     extra: dict[str, Any],
 ) -> Path:
-    """Write the checkpoint for ``step`` atomically; returns its folder."""
+    """Write the checkpoint for ``step`` atomically; returns its folder.
+
+    ``data_rng_states``: (processes, n) uint8, every process's data generator state, so that
+    each rank resumes drawing its own batches.
+    """
     out_dir = Path(out_dir)
     tmp = out_dir / f".{CURRENT}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     save_file(weights, str(tmp / "model.safetensors"))
-    tensors = {"rng/torch": torch.get_rng_state(), "rng/data": generator.get_state()}
+    tensors = {"rng/torch": torch.get_rng_state(), "rng/data": data_rng_states.contiguous()}
     meta = {name: _flatten_optimizer(name, opt, tensors) for name, opt in optimizers.items()}
     save_file(tensors, str(tmp / "optim.safetensors"))
     if frames:
@@ -100,15 +104,23 @@ def load(
     model: nn.Module,
     optimizers: dict[str, torch.optim.Optimizer],
     generator: torch.Generator,
+    rank: int = 0,
 ) -> tuple[int, dict[str, list[torch.Tensor]], dict[str, Any]]:
-    """Restore model, optimizers and RNG states; returns (step, frames, extra state)."""
+    """Restore model, optimizers and RNG states (``rank``'s data RNG); returns (step, frames,
+    extra state)."""
     state = json.loads((folder / "state.json").read_text())
     model.load_state_dict(load_file(str(folder / "model.safetensors")), strict=True)
     tensors = load_file(str(folder / "optim.safetensors"))
     for name, optimizer in optimizers.items():
         _restore_optimizer(name, optimizer, state["optimizers"][name], tensors)
     torch.set_rng_state(tensors["rng/torch"])
-    generator.set_state(tensors["rng/data"])
+    states = tensors["rng/data"]
+    if states.dim() == 1 or rank >= len(states):
+        raise ValueError(
+            f"{folder} holds data RNG states for {len(states)} process(es), not "
+            f"for process {rank}: resume with the number of processes it ran on"
+        )
+    generator.set_state(states[rank].contiguous())
     frames: dict[str, list[torch.Tensor]] = {}
     if (folder / "frames.safetensors").is_file():
         frames = {

@@ -219,8 +219,8 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
             raise ValueError(
                 f"unknown preset {args.preset!r}; {args.family} has " + ", ".join(trainer.presets)
             )
-        overrides = parse_overrides(trainer.config_class, extra)
-        config = trainer.config_class(**{**trainer.presets[args.preset], **overrides})
+        overrides = parse_overrides(trainer.family.bundle.config_class, extra)
+        config = trainer.family.bundle.config_class(**{**trainer.presets[args.preset], **overrides})
         out = args.out or Path("runs") / f"{args.family}-{args.preset}"
         options = RunOptions(
             out=out, preset=args.preset, resume=args.resume, data=args.data, overrides=overrides

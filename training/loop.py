@@ -137,7 +137,9 @@ def train(trainer: Trainer, config: Any, options: RunOptions) -> Path:
     frames: dict[str, list[torch.Tensor]] = {}
     start, elapsed = 0, 0.0
     if options.resume and (found := checkpoint.latest(out)) is not None:
-        start, frames, extra = checkpoint.load(found, model, optimizers, generator)
+        start, frames, extra = checkpoint.load(
+            found, model, optimizers, generator, accelerator.process_index
+        )
         elapsed = extra.get("elapsed_seconds", 0.0)
         # Compare as JSON: state.json turned the config's tuples into lists.
         if extra.get("config") != json.loads(json.dumps(asdict(config))):
@@ -154,17 +156,26 @@ def train(trainer: Trainer, config: Any, options: RunOptions) -> Path:
         (out / "samples").mkdir(exist_ok=True)
     if main and start:
         _drop_log_after(out / "metrics.jsonl", start)
+    elif main:  # a fresh run into a used folder: nothing of the old run may leak into this one
+        for stale in ("metrics.jsonl", "benchmark.md"):
+            (out / stale).unlink(missing_ok=True)
+        for snapshot in (out / "samples").glob("step_*.png"):
+            snapshot.unlink()
     # Line-buffered, so that a kill loses no logged step before the checkpoint it resumes from.
     metrics_log = open(out / "metrics.jsonl", "a", buffering=1) if main else None  # noqa: SIM115
 
     def save_checkpoint(step: int) -> None:
+        """Called on every process: the data RNG states are gathered to the main one."""
+        states = generator.get_state()[None]
+        if accelerator.num_processes > 1:  # gloo gathers integers, not bytes
+            states = accelerator.gather(states.to(torch.int32)).to(torch.uint8)
         if main:
             checkpoint.save(
                 out,
                 step,
                 model,
                 optimizers,
-                generator,
+                states,
                 frames,
                 {"config": asdict(config), "elapsed_seconds": elapsed + time.time() - began},
             )
@@ -193,6 +204,7 @@ def train(trainer: Trainer, config: Any, options: RunOptions) -> Path:
             "(--resume continues only a run whose options are unchanged)."
         )
 
+    agreement: float | None = None
     try:
         for step in bar:
             ctx = StepContext(accelerator, generator, step, steps)
@@ -207,7 +219,10 @@ def train(trainer: Trainer, config: Any, options: RunOptions) -> Path:
                     json.dumps({"step": done, **losses, "seconds": round(time.time() - began, 2)})
                     + "\n"
                 )
-            if done == steps:  # publish exactly what the last frame and sample show
+            if done == steps:
+                # Replicas must agree before rounding hides small differences; then publish
+                # exactly what the last frame and sample show.
+                agreement = replica_disagreement(accelerator, model)
                 model.round_to_storage()
             if done % record_every == 0 or done == steps:
                 model.eval()
@@ -234,9 +249,10 @@ def train(trainer: Trainer, config: Any, options: RunOptions) -> Path:
             metrics_log.close()
     elapsed += time.time() - began
     model.eval()
-    agreement = replica_disagreement(accelerator, model)
+    if agreement is None:  # resumed a run that had already finished
+        agreement = replica_disagreement(accelerator, model)
+    save_checkpoint(steps)
     if main:
-        save_checkpoint(steps)
         finish(
             trainer, model, data, config, options, frames, elapsed, hardware(accelerator), agreement
         )

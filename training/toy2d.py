@@ -50,7 +50,6 @@ def render_points(
 
 class Toy2DTrainer:
     family = FAMILIES["toy2d"]
-    config_class = toy2d.Toy2DConfig
     presets: dict[str, dict[str, Any]] = {  # noqa: RUF012
         # seconds: what the tests run
         "tiny": {
@@ -84,19 +83,15 @@ class Toy2DTrainer:
         return toy2d.train_step(model, optimizers, data, ctx.generator, ctx.update)
 
     def record(self, model: toy2d.Toy2DGAN, data: toy2d.Target) -> dict[str, torch.Tensor]:
-        """One replay frame: what the lab page draws, stored small (float16)."""
-        device = next(model.parameters()).device
-        z = toy2d.fixed_noise(model.config, REPLAY_POINTS).to(device)
-        with torch.no_grad():
-            points = model.generator(z).cpu()
-        extent = data.extent()
+        """One replay frame: what the lab page draws, stored small (float16).
+
+        ``metrics`` holds the values of ``toy2d.evaluate`` in its order (mode metrics for a
+        mixture, the energy distance for a point cloud).
+        """
+        drawn = toy2d.frame(model, data, REPLAY_POINTS, REPLAY_FIELD, REPLAY_MANIFOLD)
         metrics = toy2d.evaluate(model, data, n=2500, seed=0)
-        return {
-            "points": points.half(),
-            "directions": toy2d.generator_directions(model, points).half(),
-            "field": toy2d.critic_field(model, extent, REPLAY_FIELD).half(),
-            "manifold": toy2d.manifold(model, REPLAY_MANIFOLD).half(),
-            "metrics": torch.tensor(list(metrics.values()), dtype=torch.float32),
+        return {key: value.half() for key, value in drawn.items()} | {
+            "metrics": torch.tensor(list(metrics.values()), dtype=torch.float32)
         }
 
     def evaluate(self, model: toy2d.Toy2DGAN, data: toy2d.Target) -> dict[str, float]:
