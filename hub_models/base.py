@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
 import torch
-from huggingface_hub import PyTorchModelHubMixin
+from huggingface_hub import ModelCard, ModelCardData, PyTorchModelHubMixin
 from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import nn
@@ -193,6 +194,31 @@ class HubBundle(nn.Module, PyTorchModelHubMixin):
             for k, v in self.state_dict().items()
         }
         save_file(state, str(Path(save_directory) / WEIGHTS_NAME), metadata={"format": "pt"})
+
+    def generate_model_card(self, *args, **kwargs) -> ModelCard:
+        """The card ``save_pretrained``/``push_to_hub`` write when none exists yet.
+
+        The mixin's default has "[More Information Needed]" placeholders; this one says what
+        is known from the model alone. `python -m training train` writes the full card
+        (evaluation, data, the training command) over it.
+        """
+        info = self._hub_mixin_info.model_card_data
+        name = type(self).__name__
+        module = type(self).__module__
+        rows = "\n".join(f"| `{k}` | `{v}` |" for k, v in dataclasses.asdict(self.config).items())
+        summary = (
+            (type(self).__doc__ or sys.modules[module].__doc__ or name).strip().splitlines()[0]
+        )
+        data = ModelCardData(license=info.license, library_name="pytorch", tags=info.tags)
+        return ModelCard(
+            f"---\n{data.to_yaml()}\n---\n\n# {name}\n\n{summary}\n\n"
+            f"```python\nfrom {module} import {name}\n\n"
+            f"model = {name}.from_pretrained(...)\n```\n\n"
+            "Weights are safetensors and load strictly. This card was written from the model "
+            "alone: it has no evaluation. Cards written by `python -m training train` add the "
+            "metrics, the data and the command that trained the model.\n\n"
+            f"| config field | value |\n| --- | --- |\n{rows}\n"
+        )
 
     def save_pretrained(self, save_directory: str | Path, **kwargs) -> str | None:  # type: ignore[override]
         return super().save_pretrained(save_directory, config=self.config, **kwargs)

@@ -99,6 +99,8 @@ def test_publish_download_and_offline_reload(trained, tmp_path):
         assert published.returncode == 0, published.stderr[-3000:]
         assert token not in published.stdout + published.stderr  # never printed
         assert "model.safetensors" in published.stdout and "checkpoint" not in published.stdout
+        card = (trained / "README.md").read_text()
+        assert 'from_pretrained("gallery-test/toy2d-tiny")' in card  # the card names its repo
 
         shutil.rmtree(cache, ignore_errors=True)
         first = client("resolve", "gallery-test/toy2d-tiny", env)

@@ -174,7 +174,7 @@ def test_replay_frames(tiny_run):
     assert torch.equal(replay["points"][-1], expected)
 
 
-def test_training_on_user_points(tmp_path):
+def test_training_on_user_points(tmp_path, capsys):
     rng = np.random.default_rng(0)
     csv = tmp_path / "blob.csv"
     np.savetxt(csv, rng.normal(size=(300, 2)), delimiter=",", header="x,y", comments="")
@@ -184,6 +184,13 @@ def test_training_on_user_points(tmp_path):
     record = json.loads((out / "training.json").read_text())
     assert record["data"] == str(csv)
     assert f"--data {csv}" in record["command"]
+    assert "blob.csv" in (out / "README.md").read_text()  # the card names the user's data
+    # evaluate scores it against the points it learnt, not the config's default target
+    from training.cli import main
+
+    capsys.readouterr()
+    assert main(["evaluate", "toy2d", "--from", str(out), "--json"]) == 0
+    assert set(json.loads(capsys.readouterr().out)["metrics"]) == {"energy_distance"}
 
 
 # ----------------------------------------------------------------------------- resume

@@ -26,10 +26,15 @@ def card_text(
     config: Any,
     record: dict[str, Any],
     metrics: dict[str, float],
-    repo_name: str | None = None,
+    repo_id: str | None = None,
 ) -> str:
-    name = repo_name or folder.name
-    dataset_name = getattr(config, "target", None) or family.datasets[0].name
+    """The card of a trained folder; ``repo_id`` is known once the folder is published."""
+    name = repo_id.split("/")[-1] if repo_id else folder.name
+    where = repo_id or f"<your-org>/{name}"
+    if record.get("data"):  # trained on the user's own data
+        dataset_name = Path(record["data"]).name
+    else:
+        dataset_name = getattr(config, "target", None) or family.datasets[0].name
     data = ModelCardData(
         license=family.license,
         library_name="pytorch",
@@ -82,13 +87,14 @@ def card_text(
 ## Use it
 
 ```python
-from hub_models import load
-model, source = load("{family.models[0].repo_id.split("/")[0]}/{name}")
+from hub_models.{family.bundle.__module__.split(".")[-1]} import {family.bundle.__name__}
+
+model = {family.bundle.__name__}.from_pretrained("{where}")
 ```
 
-or with huggingface_hub alone, after installing this gallery's `hub_models` package:
-`{family.bundle.__name__}.from_pretrained("<org>/{name}")`. Weights are safetensors; loading is
-strict and never unpickles anything.
+`hub_models` is this gallery's package (`pip install -r requirements.txt` in its repository);
+`from hub_models import load` also falls back to the HF cache and the bundled snapshot when the
+Hub cannot be reached. Weights are safetensors; loading is strict and never unpickles anything.
 
 ## Training
 
@@ -127,15 +133,21 @@ Reproduce: `python -m training evaluate {family.name} --from <this folder or rep
 
 
 def write_card(
-    folder: Path, family: Family, config: Any, record: dict[str, Any], metrics: dict[str, float]
+    folder: Path,
+    family: Family,
+    config: Any,
+    record: dict[str, Any],
+    metrics: dict[str, float],
+    repo_id: str | None = None,
 ) -> None:
-    text = card_text(Path(folder), family, config, record, metrics)
+    text = card_text(Path(folder), family, config, record, metrics, repo_id)
     ModelCard(text).save(Path(folder) / "README.md")
 
 
-def rewrite_card(folder: Path, family: Family, config: Any) -> None:
-    """Regenerate a folder's card from its training.json and eval.json (after a benchmark)."""
+def rewrite_card(folder: Path, family: Family, config: Any, repo_id: str | None = None) -> None:
+    """Regenerate a folder's card from its training.json and eval.json (after a benchmark, or
+    when publishing names its repo)."""
     folder = Path(folder)
     record = json.loads((folder / "training.json").read_text())
     metrics = json.loads((folder / "eval.json").read_text())
-    write_card(folder, family, config, record, metrics)
+    write_card(folder, family, config, record, metrics, repo_id)

@@ -75,10 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "train",
         help="train a family (CPU, one GPU, or many through accelerate launch/torchrun)",
-        description="Train FAMILY. Any config field can be set with --field=value (see "
-        "`list`); checkpoints are written atomically to OUT/checkpoint and "
-        "--resume continues from there after a kill.",
-        epilog=EXAMPLES,
+        description="Train FAMILY. Any config field below can be set with --field=value "
+        "(presets set some of them first); checkpoints are written atomically to "
+        "OUT/checkpoint and --resume continues from there after a kill.",
+        epilog=config_help() + "\n" + EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("family", choices=FAMILIES, help="which family to train")
@@ -94,13 +94,41 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", type=Path, help="output folder (default: runs/FAMILY-PRESET)")
     p.add_argument("--resume", action="store_true", help="continue from OUT's last checkpoint")
+    p.add_argument(
+        "--log-every",
+        type=int,
+        default=50,
+        metavar="N",
+        help="log losses to OUT/metrics.jsonl every N steps (default 50)",
+    )
+    p.add_argument(
+        "--sample-every",
+        type=int,
+        default=0,
+        metavar="N",
+        help="save a sample image to OUT/samples every N steps (default: 5 per run)",
+    )
+    p.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=0,
+        metavar="N",
+        help="write OUT/checkpoint every N steps (default: 10 per run)",
+    )
+    p.add_argument(
+        "--record-every",
+        type=int,
+        default=0,
+        metavar="N",
+        help="save a replay frame every N steps (default: 30 per run)",
+    )
 
     for name, text in (
         ("evaluate", "evaluate a trained or published model"),
         ("sample", "write samples from a trained or published model"),
     ):
         p = sub.add_parser(name, help=text)
-        p.add_argument("family", choices=FAMILIES)
+        p.add_argument("family", choices=FAMILIES, help="which family the model belongs to")
         p.add_argument(
             "--from",
             dest="source",
@@ -126,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
         "overrides the registry gives it, into hub_models/snapshots/NAME (the "
         "bundled copies), N at a time. Then `publish` each folder.",
     )
-    p.add_argument("family", choices=FAMILIES)
+    p.add_argument("family", choices=FAMILIES, help="which family to retrain")
     p.add_argument("--preset", default="demo", help="preset for every model (default: demo)")
     p.add_argument("--jobs", type=int, default=1, help="models trained at once (default 1)")
     p.add_argument(
@@ -148,6 +176,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repo-id", required=True, help="ORG/NAME of the Hub repo (created if needed)")
     p.add_argument("--dry-run", action="store_true", help="validate and list the files only")
     return parser
+
+
+def config_help() -> str:
+    """Every family's config fields with their defaults and each preset's values."""
+    lines = ["config fields (--field=value), by family:"]
+    for family in FAMILIES.values():
+        presets = trainers()[family.name].presets
+        lines.append(f"  {family.name} ({family.bundle.config_class.__name__}):")
+        for field in dataclasses.fields(family.bundle.config_class):
+            preset_values = ", ".join(
+                f"{name}: {values[field.name]}"
+                for name, values in presets.items()
+                if field.name in values
+            )
+            lines.append(
+                f"    --{field.name}={field.default}"
+                + (f"   ({preset_values})" if preset_values else "")
+            )
+    return "\n".join(lines) + "\n"
+
+
+def _training_data(folder: Path) -> Path | None:
+    """The user data a folder was trained on (from its training.json), if any."""
+    record = Path(folder) / "training.json"
+    if record.is_file():
+        data = json.loads(record.read_text()).get("data")
+        return Path(data) if data else None
+    return None
 
 
 def _family_of(folder: Path) -> Family:
@@ -223,7 +279,15 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
         config = trainer.family.bundle.config_class(**{**trainer.presets[args.preset], **overrides})
         out = args.out or Path("runs") / f"{args.family}-{args.preset}"
         options = RunOptions(
-            out=out, preset=args.preset, resume=args.resume, data=args.data, overrides=overrides
+            out=out,
+            preset=args.preset,
+            resume=args.resume,
+            data=args.data,
+            log_every=args.log_every,
+            record_every=args.record_every,
+            checkpoint_every=args.checkpoint_every,
+            sample_every=args.sample_every,
+            overrides=overrides,
         )
         try:
             train(trainer, config, options)
@@ -236,7 +300,7 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
     if args.command == "evaluate":
         trainer = registry[args.family]
         model, where = _load(family, args.source)
-        data = trainer.prepare_data(model.config, None)
+        data = trainer.prepare_data(model.config, _training_data(where.path))
         metrics = trainer.evaluate(model, data)
         if args.json:
             print(
@@ -260,7 +324,7 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
     if args.command == "sample":
         trainer = registry[args.family]
         model, where = _load(family, args.source)
-        data = trainer.prepare_data(model.config, None)
+        data = trainer.prepare_data(model.config, _training_data(where.path))
         trainer.save_samples(model, data, args.n, args.seed, args.out)
         print(f"wrote {args.n} samples from {where.label} to {args.out}")
         return 0
@@ -272,6 +336,10 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
         family = _family_of(args.folder)
         model = family.bundle.load_folder(args.folder)
         smoke_check(family, model)
+        if not args.dry_run:  # the card names the repo it now lives in
+            from training.cards import rewrite_card
+
+            rewrite_card(args.folder, family, model.config, args.repo_id)
         files = hub.publish(args.folder, args.repo_id, dry_run=args.dry_run)
         verb = "would upload" if args.dry_run else "uploaded"
         print(f"{verb} to {hub.endpoint()}/{args.repo_id}:")
