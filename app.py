@@ -1,8 +1,8 @@
 """GAN Gallery: `streamlit run app.py`. Pages come from the registry; the sidebar is shared.
 
-Page files live in app_pages/, not pages/: Streamlit treats a pages/ folder beside the entry
-script as an automatic multipage app, which fights st.navigation (reruns land on the bare file
-page without the shared sidebar).
+Page files live in app_pages/, not pages/: `streamlit run` ignores a pages/ folder once
+st.navigation is called, but AppTest still registers it as an automatic multipage app, and its
+reruns then land on the bare page file without this script's shared sidebar.
 """
 
 import streamlit as st

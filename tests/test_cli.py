@@ -10,7 +10,6 @@ import dataclasses
 import json
 import math
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +19,7 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file, save_file
 
+from benchmarks.browser import free_port as closed_port  # free now, closed when used
 from hub_models import toy2d
 from hub_models.registry import FAMILIES
 from hub_models.toy2d import Toy2DConfig, Toy2DGAN
@@ -35,12 +35,6 @@ OPTIONS = {
     "sample": ["--from", "--n", "--seed", "--out"],
     "publish": ["DIR", "--repo-id", "--dry-run"],
 }
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(autouse=True)

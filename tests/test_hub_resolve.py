@@ -5,7 +5,6 @@ everything, or the probe is monkeypatched. The Hub round trip itself is tested a
 """
 
 import http.server
-import socket
 import threading
 import time
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from benchmarks.browser import free_port as closed_port  # free now, closed when used
 from hub_models import hub, load
 from hub_models.base import CheckpointError
 from hub_models.registry import FAMILIES
@@ -21,12 +21,6 @@ from training import trainers
 
 REPO = "gan-gallery/test-model"
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(autouse=True)

@@ -10,7 +10,6 @@ import math
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
+from benchmarks.browser import free_port
 from hub_models import toy2d
 from hub_models.toy2d import Toy2DConfig, Toy2DGAN
 from training import checkpoint, cli, trainers
@@ -52,12 +52,6 @@ def cli_env(**extra: str) -> dict[str, str]:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), **extra}
     env.pop("ACCELERATE_USE_CPU", None)
     return env
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Interrupted(Exception):
