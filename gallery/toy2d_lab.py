@@ -359,7 +359,8 @@ def mode_histogram(view: View) -> go.Figure:
     if view.target.has_modes:
         counts = toy2d.mode_counts(view.points, view.target).numpy()
         expected = np.asarray(view.target.weights) * len(view.points)
-        labels = [f"{x:g},{y:g}" for x, y in view.target.means]
+        # round, then add 0.0 so that -1e-16 reads "0.0", not "-0.0"
+        labels = [f"({round(x, 1) + 0.0}, {round(y, 1) + 0.0})" for x, y in view.target.means]
         data = [
             go.Bar(x=labels, y=counts, name="generated (HQ)", marker_color=FAKE_COLOUR),
             go.Scatter(
@@ -449,9 +450,11 @@ def replay_animation(
             {
                 "type": "buttons",
                 "showactive": False,
+                "direction": "left",
                 "x": 0.0,
-                "y": 1.08,
+                "y": -0.06,
                 "xanchor": "left",
+                "yanchor": "top",
                 "buttons": [
                     {
                         "label": "Play",
@@ -477,6 +480,10 @@ def replay_animation(
             {
                 "active": len(views) - 1,
                 "currentvalue": {"prefix": "step "},
+                "x": 0.22,
+                "len": 0.78,
+                "y": -0.02,
+                "yanchor": "top",
                 "steps": [
                     {
                         "label": f"{v.step:,}",
