@@ -29,6 +29,9 @@ def _toy2d_live(**kw):
     return live_speed(**kw)
 
 
+# Run only when named: the full toy2d table trains about a hundred GANs (an hour on 2 cores).
+LONG = {"toy2d"}
+
 BENCHMARKS: dict[str, Callable[..., dict]] = {
     "startup": _startup,  # app cold start: process start -> home page served
     "loading": _loading,  # resolve + load per family: bundled vs HF cache vs loopback Hub

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from benchmarks import BENCHMARKS
+from benchmarks import BENCHMARKS, LONG
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,7 +19,8 @@ def main(argv: list[str] | None = None) -> int:
         "names",
         nargs="*",
         metavar="NAME",
-        help=f"which benchmarks (default: all): {', '.join(BENCHMARKS)}",
+        help=f"which benchmarks: {', '.join(BENCHMARKS)} (default: all but "
+        f"{', '.join(sorted(LONG))}, which runs only when named)",
     )
     parser.add_argument(
         "--quick", action="store_true", help="fewer seeds and steps; the output says so"
@@ -30,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown benchmark(s) {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}")
     results = {}
-    for name in args.names or list(BENCHMARKS):
+    for name in args.names or [n for n in BENCHMARKS if n not in LONG]:
         if not args.json:
             print(f"running {name}{' (quick)' if args.quick else ''} …", file=sys.stderr)
         results[name] = BENCHMARKS[name](quick=args.quick, verbose=not args.json)

@@ -1,0 +1,89 @@
+"""Benchmarks: the table's bookkeeping on hand-made runs, and the CLI surface."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from benchmarks import toy2d as bench
+from hub_models.registry import TOY2D_VARIANTS
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def rows_with(scores: dict[str, tuple[float, float]], target: str = "grid") -> list[dict]:
+    """Three identical seeds per variant with the given (modes, high-quality share)."""
+    rows = []
+    for slug, _, _ in TOY2D_VARIANTS:
+        modes, hq = scores.get(slug, (10, 0.5))
+        rows += [
+            {
+                "target": target,
+                "variant": slug,
+                "seed": s,
+                "modes_covered": modes,
+                "modes_total": 25,
+                "high_quality": hq,
+                "reverse_kl": 0.1,
+                "steps": 100,
+            }
+            for s in range(3)
+        ]
+    return rows
+
+
+def test_best_needs_the_precision_floor():
+    # wgan-gp covers more modes but is blurry; lsgan covers fewer with sharp samples
+    rows = rows_with({"wgan-gp": (25, 0.4), "lsgan": (24, 0.96), "vanilla": (25, 0.99)})
+    assert bench.best_variant(rows, "grid") == "lsgan"  # the baseline is never a candidate
+
+
+def test_best_falls_back_to_coverage_when_nothing_is_precise():
+    rows = rows_with({"wgan-gp": (25, 0.4), "lsgan": (24, 0.5)})
+    assert bench.best_variant(rows, "grid") == "wgan-gp"
+
+
+def test_verdicts_and_table():
+    rows = rows_with({"lsgan": (25, 0.96), "vanilla": (12, 0.9)}) + rows_with(
+        {"pacgan4": (8, 0.97), "vanilla": (8, 0.5)}, target="ring"
+    )
+    best = {"ring": bench.best_variant(rows, "ring"), "grid": bench.best_variant(rows, "grid")}
+    result = bench.report(rows, best, quick=True)
+    grid, ring = result["verdicts"]["grid"], result["verdicts"]["ring"]
+    assert grid["best"] == "lsgan" and grid["bar_met"] and grid["baseline_collapses"]
+    assert ring["best"] == "pacgan4" and ring["bar_met"] and not ring["baseline_collapses"]
+    assert "mean ± s.e." in result["markdown"] and "--quick" in result["markdown"]
+    assert "| **LSGAN** | 3 | 100 | 25.00 ± 0.00 | 96.0 ± 0.0 |" in result["markdown"]
+
+
+def test_unknown_benchmark_is_refused():
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "nope"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 2 and "unknown benchmark" in out.stderr
+
+
+def test_live_speed_quick_reports_every_number():
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "toy2d-live", "--quick", "--json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    live = json.loads(out.stdout)["toy2d-live"]
+    for key in (
+        "train_only_iterations_per_second",
+        "live_frames_per_second",
+        "live_iterations_per_second",
+        "draw_ms_median",
+        "sample_2500_points_ms",
+    ):
+        assert live[key] > 0, key
