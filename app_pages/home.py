@@ -17,7 +17,7 @@ columns = st.columns(3)
 for index, family in enumerate(FAMILIES.values()):
     with columns[index % 3].container(border=True):
         st.subheader(family.title)
-        published = family.models[0]
+        published = family.featured_model
         try:
             where = resolve_published(family.name, published.name)
         except CheckpointError as error:

@@ -84,7 +84,7 @@ def loading(quick: bool = False, verbose: bool = True) -> dict:
     results = {}
     with tempfile.TemporaryDirectory() as tmp, HubServer(Path(tmp) / "server") as server:
         for family in FAMILIES.values():
-            published = family.models[0]
+            published = family.featured_model
             cache = str(Path(tmp) / f"cache-{family.name}")
             hub_env = _env(HF_ENDPOINT=server.url, HF_TOKEN="hf_benchmark", HF_HUB_CACHE=cache)
             previous = dict(os.environ)

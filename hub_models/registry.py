@@ -61,6 +61,11 @@ class Family:
     limitations: str
     license: str = "mit"
     tags: tuple[str, ...] = field(default=())
+    featured: str = ""  # the model the home page shows and commands default to (else the first)
+
+    @property
+    def featured_model(self) -> PublishedModel:
+        return self.model(self.featured) if self.featured else self.models[0]
 
     def model(self, name: str) -> PublishedModel:
         for m in self.models:
@@ -147,6 +152,7 @@ FAMILIES: dict[str, Family] = {
             intended_use=toy2d.INTENDED_USE,
             limitations=toy2d.LIMITATIONS,
             tags=("gan", "mode-collapse", "toy"),
+            featured="toy2d-ring-pacgan4",
         ),
     )
 }

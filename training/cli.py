@@ -133,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
             "--from",
             dest="source",
             help="a training output folder or a Hub repo id "
-            "(default: the family's first published model)",
+            "(default: the family's featured published model)",
         )
         if name == "evaluate":
             p.add_argument("--json", action="store_true", help="print machine-readable JSON")
@@ -217,7 +217,7 @@ def _family_of(folder: Path) -> Family:
 
 def _load(family: Family, source: str | None) -> tuple[HubBundle, hub.Resolved]:
     if source is None:
-        published = family.models[0]
+        published = family.featured_model
         return hub.load(family.bundle, published.repo_id, published.snapshot)
     for published in family.models:
         if published.repo_id == source:
