@@ -68,7 +68,7 @@ def _timed_load(repo_id: str, env: dict[str, str]) -> dict:
 
 
 def loading(quick: bool = False, verbose: bool = True) -> dict:
-    """Per family: a fresh process resolving and loading its first model from each source.
+    """Per family: a fresh process resolving and loading its featured model from each source.
 
     bundled: HF_HUB_OFFLINE=1 and an empty cache; hub: a loopback Hub-compatible server
     (tests/hub_server.py) with an empty cache; cache: HF_HUB_OFFLINE=1 with the cache the
