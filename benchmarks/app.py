@@ -74,10 +74,10 @@ def _timed_load(repo_id: str, env: dict[str, str]) -> dict:
 def loading(quick: bool = False, verbose: bool = True) -> dict:
     """Per family: a fresh process resolving and loading its featured model from each source.
 
-    bundled: HF_HUB_OFFLINE=1 and an empty cache; bundled_after_failed_probe: HF_ENDPOINT at a
-    closed loopback port, so the reachability probe fails first; hub: a loopback Hub-compatible server
-    (tests/hub_server.py) with an empty cache; cache: HF_HUB_OFFLINE=1 with the cache the
-    hub run filled. Imports are timed apart: the ratios compare resolve + strict load alone.
+    bundled: HF_HUB_OFFLINE=1 and an empty cache; bundled_after_failed_probe: HF_ENDPOINT at
+    a closed loopback port, so the reachability probe fails first; hub: a loopback
+    Hub-compatible server (tests/hub_server.py) with an empty cache; cache: HF_HUB_OFFLINE=1
+    with the cache the hub run filled. Imports are timed apart: the ratios compare resolve + strict load alone.
     """
     sys.path.insert(0, str(ROOT / "tests"))
     from hub_server import HubServer
