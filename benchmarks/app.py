@@ -77,7 +77,8 @@ def loading(quick: bool = False, verbose: bool = True) -> dict:
     bundled: HF_HUB_OFFLINE=1 and an empty cache; bundled_after_failed_probe: HF_ENDPOINT at
     a closed loopback port, so the reachability probe fails first; hub: a loopback
     Hub-compatible server (tests/hub_server.py) with an empty cache; cache: HF_HUB_OFFLINE=1
-    with the cache the hub run filled. Imports are timed apart: the ratios compare resolve + strict load alone.
+    with the cache the hub run filled. Imports are timed apart: the ratios compare resolve +
+    strict load alone.
     """
     sys.path.insert(0, str(ROOT / "tests"))
     from hub_server import HubServer
