@@ -66,8 +66,9 @@ def replay_ui(show: dict[str, bool]) -> None:
     left = c1.selectbox(
         "Left", slugs, index=slugs.index("vanilla"), format_func=titles.get, key="replay_left"
     )
+    featured = FAMILY.featured_model.name.split("-", 2)[-1]  # e.g. "pacgan4"
     right = c2.selectbox(
-        "Right", slugs, index=len(slugs) - 1, format_func=titles.get, key="replay_right"
+        "Right", slugs, index=slugs.index(featured), format_func=titles.get, key="replay_right"
     )
     for column, slug in ((c1, left), (c2, right)):
         name = f"toy2d-{target}-{slug}"
