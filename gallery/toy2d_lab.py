@@ -61,7 +61,7 @@ def advance(run: LabRun, iterations: int) -> None:
 
 
 FRAME_SECONDS = 0.2  # the live view refreshes 5 times a second
-TRAIN_SHARE = 0.6  # of each frame spent training; drawing and sending the figures get the rest
+TRAIN_SHARE = 0.5  # of each frame spent training; viewing, drawing and sending get the rest
 
 
 @dataclass

@@ -152,7 +152,7 @@ FAMILIES: dict[str, Family] = {
             intended_use=toy2d.INTENDED_USE,
             limitations=toy2d.LIMITATIONS,
             tags=("gan", "mode-collapse", "toy"),
-            featured="toy2d-ring-pacgan4",
+            featured="toy2d-grid-minimax",
         ),
     )
 }
