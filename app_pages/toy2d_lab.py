@@ -47,14 +47,14 @@ def show_ui() -> dict[str, bool]:
 
 
 @st.cache_resource(show_spinner="Loading replay…")
-def cached_replay(name: str, _device: str):
+def cached_replay(name: str):
     model, where = load_published("toy2d", name, "cpu")
     return lab.load_replay(where.path, model.config), where
 
 
 @st.cache_resource(show_spinner=False)
 def cached_animation(name: str, show_key: tuple, title: str):
-    replay, _ = cached_replay(name, "cpu")
+    replay, _ = cached_replay(name)
     return lab.replay_animation(replay, title, dict(show_key))
 
 
@@ -74,7 +74,7 @@ def replay_ui(show: dict[str, bool]) -> None:
         name = f"toy2d-{target}-{slug}"
         with column:
             try:
-                replay, where = cached_replay(name, "cpu")
+                replay, where = cached_replay(name)
             except CheckpointError as error:
                 st.error(str(error))
                 continue

@@ -21,7 +21,8 @@ def available_devices() -> list[str]:
 
 def auto_device() -> str:
     """CUDA, else MPS, else CPU."""
-    return available_devices()[-1] if len(available_devices()) > 1 else "cpu"
+    devices = available_devices()
+    return next((d for d in ("cuda", "mps") if d in devices), "cpu")
 
 
 def sidebar_ui() -> None:
