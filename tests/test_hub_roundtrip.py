@@ -38,15 +38,15 @@ print(json.dumps({**where, "points": sample(model, 8, 3).tolist()}))
 """
 
 
-def client(mode: str, repo: str, env: dict[str, str], *extra: str) -> dict:
-    result = subprocess.run(
-        [sys.executable, "-c", CLIENT, mode, repo, *extra],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
+def python(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    """`python ARGS` in the repository, in a fresh process with ``env``."""
+    return subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
     )
+
+
+def client(mode: str, repo: str, env: dict[str, str], *extra: str) -> dict:
+    result = python(env, "-c", CLIENT, mode, repo, *extra)
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -80,21 +80,8 @@ def test_publish_download_and_offline_reload(trained, tmp_path):
     with HubServer(tmp_path / "server") as server:
         cache = tmp_path / "cache"
         env = clean_env(HF_ENDPOINT=server.url, HF_TOKEN=token, HF_HUB_CACHE=str(cache))
-        published = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "training",
-                "publish",
-                str(trained),
-                "--repo-id",
-                "gallery-test/toy2d-tiny",
-            ],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
+        published = python(
+            env, "-m", "training", "publish", str(trained), "--repo-id", "gallery-test/toy2d-tiny"
         )
         assert published.returncode == 0, published.stderr[-3000:]
         assert token not in published.stdout + published.stderr  # never printed
@@ -124,32 +111,18 @@ def test_publish_download_and_offline_reload(trained, tmp_path):
 def test_publish_dry_run_uploads_nothing(trained, tmp_path):
     with HubServer(tmp_path / "server") as server:
         env = clean_env(HF_ENDPOINT=server.url, HF_TOKEN="hf_x", HF_HUB_CACHE=str(tmp_path / "c"))
-        out = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "training",
-                "publish",
-                str(trained),
-                "--repo-id",
-                "gallery-test/dry",
-                "--dry-run",
-            ],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
+        out = python(
+            env,
+            "-m",
+            "training",
+            "publish",
+            str(trained),
+            "--repo-id",
+            "gallery-test/dry",
+            "--dry-run",
         )
         assert out.returncode == 0 and "would upload" in out.stdout
-        got = subprocess.run(
-            [sys.executable, "-c", CLIENT, "resolve", "gallery-test/dry"],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        got = python(env, "-c", CLIENT, "resolve", "gallery-test/dry")
         assert got.returncode != 0 and "could not be found" in got.stderr
 
 
@@ -163,21 +136,14 @@ def test_endpoint_down_falls_back_to_bundled_within_3_seconds(trained, tmp_path)
     assert got["source"] == "bundled" and "unreachable" in got["notice"]
     assert got["points"] == expected_points(trained)
     assert elapsed < 3 + 5  # fresh-process imports included; the resolver itself is timed below
-    probe = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import time, sys; from pathlib import Path; "
-            "from hub_models import hub; t = time.monotonic(); "
-            "r = hub.resolve('gallery-test/x', Path(sys.argv[1])); "
-            "print(r.source, time.monotonic() - t)",
-            str(trained),
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
+    probe = python(
+        env,
+        "-c",
+        "import time, sys; from pathlib import Path; "
+        "from hub_models import hub; t = time.monotonic(); "
+        "r = hub.resolve('gallery-test/x', Path(sys.argv[1])); "
+        "print(r.source, time.monotonic() - t)",
+        str(trained),
     )
     source, seconds = probe.stdout.split()
     assert source == "bundled" and float(seconds) < 3
