@@ -29,6 +29,18 @@ def _toy2d_live(**kw):
     return live_speed(**kw)
 
 
+def _images(**kw):
+    from benchmarks.images import table
+
+    return table(**kw)
+
+
+def _images_speed(**kw):
+    from benchmarks.images import speed
+
+    return speed(**kw)
+
+
 # Run only when named: the full toy2d table trains about a hundred GANs (an hour on 2 cores).
 LONG = {"toy2d"}
 
@@ -37,4 +49,6 @@ BENCHMARKS: dict[str, Callable[..., dict]] = {
     "loading": _loading,  # resolve + load per family: bundled vs HF cache vs loopback Hub
     "toy2d-live": _toy2d_live,  # lab training speed while the view refreshes
     "toy2d": _toy2d,  # the PacGAN/VEEGAN mode table over every objective (long)
+    "images": _images,  # FID/KID/PRDC of every image model beside the floor and a baseline
+    "images-speed": _images_speed,  # a 64-sample grid; FLOP/s against the matmul peak
 }

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import statistics
@@ -14,6 +13,7 @@ import torch
 
 from hub_models import toy2d
 from hub_models.registry import FAMILIES, TOY2D_VARIANTS
+from training.cards import write_benchmark
 
 BASELINE = "vanilla"  # the textbook GAN whose collapse the page is about
 FIRST_SEEDS, MORE_SEEDS = 3, 10  # every configuration, then the baseline and the best
@@ -255,7 +255,7 @@ def table(quick: bool = False, verbose: bool = True, write_cards: bool | None = 
     if verbose:
         print(result["markdown"], file=sys.stderr)
     if write_cards if write_cards is not None else not quick:
-        _write_into_cards(result["markdown"])
+        write_benchmark(FAMILIES["toy2d"], result["markdown"])
     return {"seconds": round(time.perf_counter() - began, 1), **result}
 
 
@@ -271,20 +271,6 @@ def report(rows: list[dict], best: dict[str, str], quick: bool) -> dict:
         "runs": rows,
         "markdown": markdown(summary, quick, best),
     }
-
-
-def _write_into_cards(text: str) -> None:
-    """Put the table into every published toy2d card (benchmark.md + regenerated README)."""
-    from training.cards import BENCHMARK_NAME, rewrite_card
-
-    family = FAMILIES["toy2d"]
-    for published in family.models:
-        folder = published.snapshot
-        if not (folder / "training.json").is_file():
-            continue
-        (folder / BENCHMARK_NAME).write_text(text + "\n", encoding="utf-8")
-        config = toy2d.Toy2DConfig(**json.loads((folder / "config.json").read_text()))
-        rewrite_card(folder, family, config, published.repo_id)
 
 
 def _timed(fn) -> float:

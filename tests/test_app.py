@@ -132,3 +132,86 @@ def test_lab_good_csv_trains_on_the_points():
     at.run()
     assert not at.exception and not at.error
     assert at.session_state["lab_run_A"].target.name == "mine.csv"
+
+
+# -- This emoji does not exist --------------------------------------------------------------
+
+
+def test_images_page_one_image_per_click_with_its_neighbours():
+    at = open_page("images.py")
+    assert not at.error, [e.value for e in at.error]
+    first = at.session_state["img_seed"]
+    at.button(key="img_next").click().run()
+    assert at.session_state["img_seed"] == first + 1
+    text = " ".join(m.value for m in at.markdown)
+    assert "Is it memorised?" in text
+    assert any("unseen real images" in m.value for m in at.markdown)
+    captions = " ".join(c.value for c in at.caption)
+    assert "feature distance" in captions and "images-emoji-" in captions
+
+
+def test_images_page_conditional_model_takes_a_class():
+    at = open_page("images.py")
+    at.selectbox(key="img_dataset").set_value("mnist").run()
+    at.selectbox(key="img_kind").set_value("acgan").run()
+    assert at.selectbox(key="img_class").options == [str(d) for d in range(10)]
+    at.selectbox(key="img_class").set_value("7").run()
+    assert not at.exception and not at.error
+
+
+def test_images_page_truncation_and_interpolation():
+    at = open_page("images.py")
+    at.slider(key="img_truncation").set_value(0.5).run()
+    at.slider(key="img_steps").set_value(6).run()
+    assert not at.exception and not at.error
+
+
+@pytest.mark.parametrize(
+    ("folder", "message"),
+    [("", "enter the folder"), ("/no/such/folder", "is not a folder")],
+    ids=["empty", "missing"],
+)
+def test_images_page_bad_user_folder_gets_a_message(folder, message):
+    at = open_page("images.py")
+    at.radio(key="img_source").set_value("A folder I trained").run()
+    at.text_input(key="img_folder").input(folder).run()
+    assert not at.exception
+    shown = " ".join(m.value for m in [*at.info, *at.error])
+    assert message in shown
+
+
+def test_images_page_folder_without_weights_or_with_pickles(tmp_path):
+    (tmp_path / "pytorch_model.bin").write_bytes(b"not opened")
+    at = open_page("images.py")
+    at.radio(key="img_source").set_value("A folder I trained").run()
+    at.text_input(key="img_folder").input(str(tmp_path)).run()
+    assert not at.exception
+    assert "pickle" in " ".join(e.value for e in at.error)
+
+
+def test_images_page_runs_a_model_trained_on_a_user_folder(tmp_path):
+    from PIL import Image
+
+    from training import cli
+
+    data = tmp_path / "mine"
+    data.mkdir()
+    for i in range(8):
+        Image.new("RGB", (20, 20), (30 * i, 10, 200)).save(data / f"{i}.png")
+    out = tmp_path / "run"
+    assert (
+        cli.main(["train", "images", "--preset", "tiny", "--data", str(data), "--out", str(out)])
+        == 0
+    )
+    at = open_page("images.py")
+    at.radio(key="img_source").set_value("A folder I trained").run()
+    at.text_input(key="img_folder").input(str(out)).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert "Is it memorised?" in " ".join(m.value for m in at.markdown)
+    # the training images vanish: the page still samples, and says why novelty is unchecked
+    for path in data.iterdir():
+        path.unlink()
+    st.cache_resource.clear()
+    at.run()
+    assert not at.exception
+    assert "holds no images" in " ".join(w.value for w in at.warning)

@@ -35,3 +35,10 @@ def test_every_published_toy2d_repo_is_in_the_braces():
     targets, variants = re.search(r"toy2d-\{([^}]*)\}-\{([^}]*)\}", row).groups()
     named = {f"gan-gallery/toy2d-{t}-{v}" for t in targets.split(",") for v in variants.split(",")}
     assert named == {m.repo_id for m in FAMILIES["toy2d"].models}
+
+
+def test_every_published_image_repo_is_in_the_braces():
+    row = next(line for line in README.splitlines() if "`images`" in line)
+    datasets, kinds = re.search(r"images-\{([^}]*)\}-\{([^}]*)\}", row).groups()
+    named = {f"gan-gallery/images-{d}-{k}" for d in datasets.split(",") for k in kinds.split(",")}
+    assert named == {m.repo_id for m in FAMILIES["images"].models}

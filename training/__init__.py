@@ -5,6 +5,7 @@ from __future__ import annotations
 
 def trainers() -> dict:
     """Family name -> its Trainer; the keys match hub_models.registry.FAMILIES (tested)."""
+    from training.images import ImageTrainer
     from training.toy2d import Toy2DTrainer
 
-    return {"toy2d": Toy2DTrainer()}
+    return {"toy2d": Toy2DTrainer(), "images": ImageTrainer()}

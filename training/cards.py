@@ -34,7 +34,11 @@ def card_text(
     if record.get("data"):  # trained on the user's own data
         dataset_name = Path(record["data"]).name
     else:
-        dataset_name = getattr(config, "target", None) or family.datasets[0].name
+        dataset_name = (
+            getattr(config, "target", None)
+            or getattr(config, "dataset", None)
+            or family.datasets[0].name
+        )
     data = ModelCardData(
         license=family.license,
         library_name="pytorch",
@@ -82,7 +86,7 @@ def card_text(
 
 ![samples](sample.png)
 
-*Generated points in orange over target samples in grey.*
+*{family.sample_caption}*
 
 ## Use it
 
@@ -151,3 +155,16 @@ def rewrite_card(folder: Path, family: Family, config: Any, repo_id: str | None 
     record = json.loads((folder / "training.json").read_text())
     metrics = json.loads((folder / "eval.json").read_text())
     write_card(folder, family, config, record, metrics, repo_id)
+
+
+def write_benchmark(family: Family, text: str) -> None:
+    """Put a benchmark's table into every published card of a family (benchmark.md + card)."""
+    from hub_models.base import read_config
+
+    for published in family.models:
+        folder = published.snapshot
+        if not (folder / "training.json").is_file():
+            continue
+        (folder / BENCHMARK_NAME).write_text(text + "\n", encoding="utf-8")
+        config = read_config(folder, family.bundle.config_class)
+        rewrite_card(folder, family, config, published.repo_id)

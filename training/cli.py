@@ -148,6 +148,17 @@ def build_parser() -> argparse.ArgumentParser:
             )
 
     p = sub.add_parser(
+        "features",
+        help="train the classifier whose features the image metrics use",
+        description="Train the feature extractor of a built-in image dataset (a small "
+        "classifier) into hub_models/snapshots/images-DATASET-features, or --out. The image "
+        "family's evaluate and benchmarks score samples in its feature space.",
+    )
+    p.add_argument("dataset", choices=("mnist", "emoji"), help="which built-in dataset")
+    p.add_argument("--out", type=Path, help="output folder (default: the bundled snapshot)")
+    p.add_argument("--epochs", type=int, default=8, help="training epochs (default 8)")
+
+    p = sub.add_parser(
         "retrain-published",
         help="retrain every model a family publishes into its snapshots",
         description="Train each of FAMILY's published models with the preset and the "
@@ -327,6 +338,15 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
         data = trainer.prepare_data(model.config, _training_data(where.path))
         trainer.save_samples(model, data, args.n, args.seed, args.out)
         print(f"wrote {args.n} samples from {where.label} to {args.out}")
+        return 0
+
+    if args.command == "features":
+        from hub_models.registry import feature_model
+        from training.images import train_features
+
+        out = args.out or feature_model(args.dataset).snapshot
+        metrics = train_features(args.dataset, out, epochs=args.epochs)
+        print(f"trained the {args.dataset} feature net into {out}: {metrics}")
         return 0
 
     if args.command == "retrain-published":

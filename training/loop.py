@@ -309,7 +309,7 @@ def finish(
 
     out = Path(options.out)
     model.save_pretrained(out)
-    if frames:
+    if set(frames) - {"step"}:  # a family may record no replay
         save_file(
             {k: torch.stack(v).contiguous() for k, v in frames.items()},
             str(out / "replay.safetensors"),

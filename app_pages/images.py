@@ -1,0 +1,162 @@
+"""This emoji does not exist: fresh samples, grids, interpolation, and a memorisation check."""
+
+import streamlit as st
+import torch
+
+from gallery import images as gi
+from gallery.common import device, load_published, seed, source_caption
+from hub_models import imagedata
+from hub_models.base import CheckpointError
+from hub_models.imagedata import DataError
+from hub_models.images import KIND_TITLES, interpolate, sample
+
+st.title("This emoji does not exist")
+st.write(
+    "Every click draws a new image from a model this gallery trained: DCGAN, WGAN-GP, a VAE "
+    "(blurry by construction) or ACGAN, which takes a class. Beside each image, its nearest "
+    "training images show whether it is new or a copy."
+)
+
+source = st.radio("Model", ["Published", "A folder I trained"], horizontal=True, key="img_source")
+config = None
+if source == "Published":
+    left, right = st.columns(2)
+    dataset = left.selectbox(
+        "Data", gi.published_datasets(), format_func=gi.DATASET_LABELS.get, key="img_dataset"
+    )
+    kind = right.selectbox("Family", gi.kinds(), format_func=KIND_TITLES.get, key="img_kind")
+    try:
+        model, where = load_published("images", gi.model_name(dataset, kind), device())
+    except CheckpointError as error:
+        st.error(str(error))
+        st.stop()
+    source_caption(where)
+    user_data = None
+else:
+    folder = st.text_input(
+        "Output folder of `python -m training train images --data YOUR_FOLDER --out DIR`",
+        key="img_folder",
+        placeholder="runs/images-demo",
+    )
+    try:
+        model, user_data = gi.load_user_model(folder)
+        model = model.to(device())
+    except (CheckpointError, DataError, OSError) as error:
+        st.info(str(error)) if not folder.strip() else st.error(str(error))
+        st.stop()
+    dataset = model.config.dataset
+config = model.config
+
+controls = st.columns([1, 1, 1])
+if "img_seed" not in st.session_state:
+    st.session_state["img_seed"] = seed()
+controls[0].number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="img_seed")
+truncation = controls[1].slider(
+    "Truncation",
+    min_value=0.25,
+    max_value=3.0,
+    value=3.0,
+    step=0.25,
+    key="img_truncation",
+    help="Codes are drawn from a normal distribution cut at ±t: lower t gives more typical, "
+    "less varied images. 3 is practically no truncation.",
+)
+labels = None
+if config.conditional:
+    chosen = controls[2].selectbox("Class", list(config.class_names), key="img_class")
+    labels = torch.tensor([config.class_names.index(chosen)])
+
+image_seed = int(st.session_state["img_seed"])
+scale = max(1, 256 // config.resolution)
+
+
+def next_image() -> None:
+    st.session_state["img_seed"] = int(st.session_state["img_seed"]) + 1
+
+
+def show_neighbours(generated: torch.Tensor, reference) -> None:
+    found = gi.neighbours(reference, generated)
+    distance = float(found.feature_distance[0, 0])
+    st.markdown("**Is it memorised?** Its nearest training images:")
+    cols = st.columns(gi.NEIGHBOURS)
+    train = reference.images.train
+    for j, col in enumerate(cols):
+        index = int(found.indices[0, j])
+        col.image(imagedata.to_pil(imagedata.to_uint8(train[index : index + 1])[0], scale // 2))
+        col.caption(
+            f"{gi.neighbour_caption(reference, index)} · feature distance "
+            f"{float(found.feature_distance[0, j]):.2f} · pixel RMS "
+            f"{float(found.pixel_rms[0, j]):.3f}"
+        )
+    st.write(gi.novelty_verdict(reference, distance))
+
+
+def load_reference():
+    try:
+        return gi.reference(
+            dataset, config.resolution, config.channels, str(user_data) if user_data else None
+        )
+    except (DataError, CheckpointError, OSError) as error:
+        st.warning(f"The training set cannot be read, so novelty is not checked: {error}")
+        return None
+
+
+one, many, morph, compare = st.tabs(["One image", "Grid", "Interpolation", "Side by side"])
+
+with one:
+    st.button("Another one", on_click=next_image, type="primary", key="img_next")
+    image = sample(model, 1, image_seed, labels=labels, truncation=truncation)
+    picture = imagedata.to_pil(imagedata.to_uint8(image)[0], scale)
+    left, right = st.columns([1, 1])
+    left.image(picture, caption=f"seed {image_seed}")
+    left.download_button(
+        "Download PNG",
+        imagedata.png_bytes(picture),
+        file_name=f"{gi.model_name(dataset, config.kind)}-seed{image_seed}.png",
+        mime="image/png",
+        key="img_download_one",
+    )
+    with right:
+        reference = load_reference()
+        if reference is not None:
+            show_neighbours(image, reference)
+
+with many:
+    count = st.select_slider("Images", [16, 36, 64], value=36, key="img_grid_n")
+    grid_labels = labels.repeat(count) if labels is not None else None
+    images = sample(model, count, image_seed, labels=grid_labels, truncation=truncation)
+    grid = imagedata.grid(images, scale=2)
+    st.image(grid, caption=f"{count} samples of seed {image_seed}")
+    st.download_button(
+        "Download grid PNG",
+        imagedata.png_bytes(grid),
+        file_name=f"{gi.model_name(dataset, config.kind)}-grid-seed{image_seed}.png",
+        mime="image/png",
+        key="img_download_grid",
+    )
+
+with morph:
+    cols = st.columns(3)
+    seed_a = cols[0].number_input("From seed", 0, 2**31 - 1, image_seed, key="img_seed_a")
+    seed_b = cols[1].number_input("To seed", 0, 2**31 - 1, image_seed + 1, key="img_seed_b")
+    steps = cols[2].slider("Steps", 4, 24, 10, key="img_steps")
+    path = interpolate(model, int(seed_a), int(seed_b), steps, labels, truncation)
+    st.image(imagedata.grid(path, columns=steps, scale=2), caption="spherical interpolation")
+    frames = [imagedata.to_pil(a, scale // 2) for a in imagedata.to_uint8(path)]
+    st.image(imagedata.gif_bytes(frames), caption="the same path, animated")
+
+with compare:
+    if source != "Published":
+        st.info("Side by side compares the published models of one dataset.")
+    else:
+        st.write(
+            f"Same seed, same data ({gi.DATASET_LABELS[dataset]}): the VAE's blur beside "
+            "the GANs' sharpness."
+        )
+        cols = st.columns(3)
+        for col, other in zip(cols, ("dcgan", "wgan-gp", "vae"), strict=True):
+            other_model, _ = load_published("images", gi.model_name(dataset, other), device())
+            col.image(
+                imagedata.grid(sample(other_model, 16, image_seed, truncation=truncation), scale=2),
+                caption=KIND_TITLES[other],
+            )

@@ -1,0 +1,195 @@
+"""The image family's benchmarks: the metric table (`images`) and sampling speed (`images-speed`).
+
+`images` scores every published image model in its dataset's feature space next to two
+reference points measured in the same run: real held-out images (the floor) and a Gaussian
+fitted in pixel space (the baseline). `images-speed` times a 64-sample grid and reports the
+generator's achieved FLOP/s as a fraction of this machine's matrix-multiply peak, measured
+in the same process.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import torch
+
+from hub_models import hub, imagedata
+from hub_models.images import ImageConfig, ImageModel, image_metrics, pixel_gaussian, sample
+from hub_models.registry import FAMILIES, IMAGE_DATASETS
+from training.cards import write_benchmark
+from training.images import features_for, generate_like, reference_index
+
+FAMILY = FAMILIES["images"]
+COLUMNS = ("fid", "kid", "precision", "recall", "density", "coverage", "nn_ratio", "class_accuracy")
+ROW_ORDER = (
+    "held-out real (floor)",
+    "pixel Gaussian (baseline)",
+    "vae",
+    "dcgan",
+    "wgan-gp",
+    "acgan",
+)
+COPY_RMS = 0.02  # a sample within 2 % RMS of a training image counts as a copy
+
+
+def score_dataset(dataset: str) -> dict[str, dict[str, float]]:
+    """Every row of one dataset's table, scored with the same feature net and protocol."""
+    channels = 1 if dataset == "mnist" else 3
+    data = imagedata.load_images(dataset, 32, channels)
+    net = features_for(dataset, channels)
+    train, held = net.features(data.train), net.features(data.held_out)
+    reference = reference_index(len(train))
+    n = len(held)
+    rows: dict[str, dict[str, float]] = {}
+
+    def score(images: torch.Tensor, labels: torch.Tensor | None = None) -> dict[str, float]:
+        metrics = image_metrics(net.features(images), train, held, reference)
+        if labels is not None:
+            metrics["class_accuracy"] = float((net.predict(images) == labels).float().mean())
+        metrics["copies"] = copies(images, data.train)
+        return metrics
+
+    rows["held-out real (floor)"] = score(data.held_out, data.held_out_labels)
+    rows["pixel Gaussian (baseline)"] = score(pixel_gaussian(data.train, n, seed=0))
+    for kind in ("vae", "dcgan", "wgan-gp", "acgan"):
+        published = FAMILY.model(f"images-{dataset}-{kind}")
+        model, _ = hub.load(ImageModel, published.repo_id, published.snapshot)
+        labels = data.held_out_labels if model.config.conditional else None
+        rows[kind] = score(generate_like(model, n, labels), labels)
+    return rows
+
+
+def copies(images: torch.Tensor, train: torch.Tensor) -> float:
+    """Share of images within COPY_RMS (root-mean-square, [0, 1] pixel units) of a train image."""
+    flat_train = (train.flatten(1) + 1) / 2
+    flat = (images.flatten(1) + 1) / 2
+    rms = torch.cdist(flat.double(), flat_train.double()).min(1).values / flat.shape[1] ** 0.5
+    return float((rms < COPY_RMS).float().mean())
+
+
+def verdicts(table: dict[str, dict[str, dict[str, float]]]) -> dict[str, dict[str, bool]]:
+    out = {}
+    for dataset, rows in table.items():
+        baseline = rows["pixel Gaussian (baseline)"]["fid"]
+        out[dataset] = {
+            "wgan_gp_beats_dcgan": rows["wgan-gp"]["fid"] < rows["dcgan"]["fid"],
+            "dcgan_beats_pixel_baseline": rows["dcgan"]["fid"] < baseline,
+            "wgan_gp_beats_pixel_baseline": rows["wgan-gp"]["fid"] < baseline,
+            "no_gan_copies_training_images": all(
+                rows[k]["copies"] == 0.0 for k in ("dcgan", "wgan-gp", "acgan")
+            ),
+        }
+    return out
+
+
+def markdown(table: dict[str, dict[str, dict[str, float]]]) -> str:
+    names = {"vae": "VAE", "dcgan": "DCGAN", "wgan-gp": "WGAN-GP", "acgan": "ACGAN"}
+    lines = []
+    for dataset, rows in table.items():
+        lines += [
+            f"**{IMAGE_DATASETS[dataset]}** (32x32; features of images-{dataset}-features)",
+            "",
+            "| model | FID | KID x1000 | precision | recall | density | coverage "
+            "| NN ratio | copies | class acc. |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        ]
+        for name in ROW_ORDER:
+            r = rows[name]
+            acc = f"{r['class_accuracy']:.3f}" if "class_accuracy" in r else "–"
+            lines.append(
+                f"| {names.get(name, name)} | {r['fid']:.2f} | {r['kid']:.2f} | "
+                f"{r['precision']:.3f} | {r['recall']:.3f} | {r['density']:.3f} | "
+                f"{r['coverage']:.3f} | {r['nn_ratio']:.2f} | {r['copies']:.1%} | {acc} |"
+            )
+        lines.append("")
+    lines.append(
+        "Domain-feature metrics, **not comparable to Inception FID**. NN ratio: median "
+        "distance to the nearest training image, samples over held-out real images. Copies: "
+        f"samples within {COPY_RMS:.0%} RMS of a training image. Reproduce: "
+        "`python -m benchmarks images`."
+    )
+    return "\n".join(lines)
+
+
+def table(quick: bool = False, verbose: bool = True, write_cards: bool | None = None) -> dict:
+    """The metric table on both datasets; written into every image card unless --quick."""
+    began = time.time()
+    results = {dataset: score_dataset(dataset) for dataset in IMAGE_DATASETS}
+    text = markdown(results)
+    if verbose:
+        print(text)
+    if write_cards if write_cards is not None else not quick:
+        write_benchmark(FAMILY, text)
+    return {
+        "seconds": round(time.time() - began, 1),
+        "table": results,
+        "verdicts": verdicts(results),
+        "markdown": text,
+    }
+
+
+# -- speed -------------------------------------------------------------------------------------
+
+
+def generator_flops(config: ImageConfig) -> int:
+    """Multiply-adds x 2 of the generator's (transposed) convolutions for one image."""
+    flops, model = 0, ImageModel(config).generator
+    size = 1
+    for layer in model.net:
+        if isinstance(layer, torch.nn.ConvTranspose2d):
+            k, s = layer.kernel_size[0], layer.stride[0]
+            flops += 2 * layer.in_channels * layer.out_channels * k * k * size * size
+            size = size * s if s > 1 else k
+    return flops
+
+
+def matmul_peak(seconds: float = 1.0, n: int = 1024) -> float:
+    """FLOP/s of a float32 square matrix multiply on this machine, best of repeated runs."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    best, end = 0.0, time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        began = time.perf_counter()
+        a @ b
+        best = max(best, 2 * n**3 / (time.perf_counter() - began))
+    return best
+
+
+def _median_seconds(fn, repeats: int) -> float:
+    fn()
+    times = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - began)
+    return statistics.median(times)
+
+
+def speed(quick: bool = False, verbose: bool = True) -> dict:
+    """64 samples at 64x64 (the gpu64 architecture) and at 32x32 (published demo models)."""
+    from training import trainers
+
+    presets = trainers()["images"].presets
+    repeats = 5 if quick else 20
+    peak = matmul_peak(0.5 if quick else 2.0)
+    out: dict = {"threads": torch.get_num_threads(), "matmul_peak_gflops": round(peak / 1e9, 1)}
+    for preset in ("gpu64", "demo"):
+        config = ImageConfig(**presets[preset], dataset="emoji")
+        torch.manual_seed(0)
+        model = ImageModel(config).eval()
+        flops = generator_flops(config) * 64
+        for layout in ("contiguous", "channels_last"):
+            if layout == "channels_last":
+                model = model.to(memory_format=torch.channels_last)
+            seconds = _median_seconds(lambda m=model: sample(m, 64, 0), repeats)
+            out[f"{preset}_{layout}"] = {
+                "resolution": config.resolution,
+                "grid64_ms": round(seconds * 1000, 1),
+                "gflops": round(flops / seconds / 1e9, 1),
+                "fraction_of_matmul_peak": round(flops / seconds / peak, 3),
+            }
+    if verbose:
+        for key, row in out.items():
+            print(f"{key}: {row}")
+    return out

@@ -1,0 +1,113 @@
+"""What the "This emoji does not exist" page computes: models, references, novelty checks."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+import torch
+
+from hub_models import imagedata
+from hub_models.base import CheckpointError
+from hub_models.images import KIND_TITLES, FeatureNet, ImageModel, nearest
+from hub_models.registry import FAMILIES, IMAGE_DATASETS
+
+FAMILY = FAMILIES["images"]
+DATASET_LABELS = {"emoji": "Emoji", "mnist": "Digits"}
+NEIGHBOURS = 3
+
+
+def model_name(dataset: str, kind: str) -> str:
+    return f"images-{dataset}-{kind}"
+
+
+def kinds() -> list[str]:
+    return list(KIND_TITLES)
+
+
+def published_datasets() -> list[str]:
+    return list(IMAGE_DATASETS)
+
+
+@dataclass
+class Reference:
+    """A model's training data seen through the feature net: what novelty is measured against."""
+
+    images: imagedata.ImageSet
+    net: FeatureNet
+    train_features: torch.Tensor
+    held_out_nearest: np.ndarray  # sorted distances of held-out real images to the train set
+
+    def percentile(self, distance: float) -> float:
+        """Share of held-out real images that are closer to the training set than this."""
+        return float(np.searchsorted(self.held_out_nearest, distance) / len(self.held_out_nearest))
+
+
+@st.cache_resource(show_spinner="Reading the training set…")
+def reference(dataset: str, resolution: int, channels: int, folder: str | None = None) -> Reference:
+    from training.images import features_for  # the same feature net the metrics use
+
+    images = imagedata.load_images(dataset, resolution, channels, Path(folder) if folder else None)
+    net = features_for(dataset if folder is None else "", channels)
+    train = net.features(images.train)
+    held = nearest(net.features(images.held_out), train)[0][:, 0].numpy()
+    return Reference(images, net, train, np.sort(held))
+
+
+@dataclass
+class Neighbours:
+    indices: torch.Tensor  # (N, k) into the training split
+    feature_distance: torch.Tensor  # (N, k)
+    pixel_rms: torch.Tensor  # (N, k) root-mean-square pixel difference in [0, 1] units
+
+
+def neighbours(ref: Reference, generated: torch.Tensor, k: int = NEIGHBOURS) -> Neighbours:
+    distance, index = nearest(ref.net.features(generated), ref.train_features, k)
+    train = ref.images.train
+    pixel = ((train[index] - generated[:, None]) / 2).pow(2).flatten(2).mean(2).sqrt()
+    return Neighbours(index, distance, pixel)
+
+
+def neighbour_caption(ref: Reference, index: int) -> str:
+    """A training image's name: its emoji name, digit or file position."""
+    dataset_index = ref.images.train_index[index]
+    label = ref.images.class_names[int(ref.images.labels[dataset_index])]
+    if ref.images.name == "emoji":
+        return imagedata.emoji_name(imagedata.emoji_stems_for(dataset_index[None])[0])
+    return f"{label} (#{int(dataset_index)})"
+
+
+def novelty_verdict(ref: Reference, distance: float) -> str:
+    share = ref.percentile(distance)
+    if share < 0.01:
+        return (
+            f"closer to a training image than 99 % of unseen real images are ({share:.0%}): "
+            "possibly memorised"
+        )
+    return (
+        f"{share:.0%} of unseen real images are closer to the training set than this one: "
+        "not a copy"
+    )
+
+
+# -- a model the user trained ----------------------------------------------------------------
+
+
+def load_user_model(folder: str) -> tuple[ImageModel, Path | None]:
+    """A folder written by `python -m training train images`; its training data if recorded."""
+    path = Path(folder.strip()).expanduser()
+    if not folder.strip():
+        raise CheckpointError("enter the folder a training run wrote (its --out)")
+    model = ImageModel.load_folder(path)
+    data = None
+    record = path / "training.json"
+    if record.is_file():
+        try:
+            recorded = json.loads(record.read_text()).get("data")
+        except json.JSONDecodeError as error:
+            raise CheckpointError(f"{record} is not valid JSON ({error})") from error
+        data = Path(recorded) if recorded else None
+    return model, data

@@ -1,0 +1,319 @@
+"""Training adapter for the image family (DCGAN, WGAN-GP, VAE, ACGAN) and its feature nets."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from hub_models import hub, imagedata
+from hub_models.base import CheckpointError
+from hub_models.images import (
+    FeatureConfig,
+    FeatureNet,
+    ImageConfig,
+    ImageModel,
+    image_metrics,
+    latents,
+    sample,
+)
+from hub_models.registry import FAMILIES, feature_model
+from training.loop import StepContext
+
+VAE_PIXEL_SIGMA = 0.2  # the VAE's Gaussian likelihood scale, in [-1, 1] pixel units
+PRDC_REFERENCE = 500  # training images the k-NN metrics compare with
+
+
+@dataclass
+class TrainingData:
+    images: imagedata.ImageSet
+    train: torch.Tensor  # the training split, materialised once
+    labels: torch.Tensor
+
+
+class ImageTrainer:
+    family = FAMILIES["images"]
+    presets: dict[str, dict[str, Any]] = {  # noqa: RUF012
+        # seconds: what the tests run
+        "tiny": {
+            "resolution": 16,
+            "z_dim": 8,
+            "g_width": 8,
+            "d_width": 8,
+            "steps": 4,
+            "batch_size": 8,
+        },
+        # what is published: 32x32, tens of minutes on a 2-core CPU per model
+        "demo": {"resolution": 32, "z_dim": 64, "g_width": 48, "d_width": 48, "steps": 4000},
+        # 64x64, for a GPU (or long background runs resumed with --resume)
+        "gpu64": {
+            "resolution": 64,
+            "z_dim": 100,
+            "g_width": 64,
+            "d_width": 64,
+            "steps": 30000,
+            "batch_size": 128,
+        },
+    }
+
+    def prepare_data(self, config: ImageConfig, data_path: Path | None) -> TrainingData:
+        images = imagedata.load_images(
+            config.dataset, config.resolution, config.channels, data_path
+        )
+        if config.conditional and len(images.class_names) != config.num_classes:
+            raise ValueError(
+                f"the model has {config.num_classes} classes but the data has "
+                f"{len(images.class_names)} ({', '.join(images.class_names)})"
+            )
+        return TrainingData(images, images.train, images.train_labels)
+
+    def build(self, config: ImageConfig, data: TrainingData) -> ImageModel:
+        return ImageModel(config)
+
+    def optimizers(self, model: ImageModel) -> dict[str, torch.optim.Optimizer]:
+        c = model.config
+        betas = (c.beta1, c.beta2)
+        if c.kind == "vae":
+            params = [*model.generator.parameters(), *model.encoder.parameters()]
+            return {"vae": torch.optim.Adam(params, lr=c.lr_g, betas=betas)}
+        return {
+            "g": torch.optim.Adam(model.generator.parameters(), lr=c.lr_g, betas=betas),
+            "d": torch.optim.Adam(model.discriminator.parameters(), lr=c.lr_d, betas=betas),
+        }
+
+    def train_step(
+        self, model: ImageModel, optimizers, data: TrainingData, ctx: StepContext
+    ) -> dict[str, float]:
+        c = model.config
+
+        def batch() -> tuple[torch.Tensor, torch.Tensor]:
+            index = torch.randint(len(data.train), (c.batch_size,), generator=ctx.generator)
+            return data.train[index].to(ctx.device), data.labels[index].to(ctx.device)
+
+        def noise() -> torch.Tensor:
+            return torch.randn(c.batch_size, c.z_dim, generator=ctx.generator).to(ctx.device)
+
+        def fake_labels() -> torch.Tensor | None:
+            if not c.conditional:
+                return None
+            return torch.randint(c.num_classes, (c.batch_size,), generator=ctx.generator).to(
+                ctx.device
+            )
+
+        if c.kind == "vae":
+            real, _ = batch()
+            stats, _ = model.encoder(real)
+            mu, logvar = stats.chunk(2, 1)
+            eps = torch.randn(mu.shape, generator=ctx.generator).to(ctx.device)
+            recon = model.generator(mu + eps * (0.5 * logvar).exp())
+            rec = ((recon - real) ** 2).flatten(1).sum(1) / (2 * VAE_PIXEL_SIGMA**2)
+            kl = 0.5 * (mu**2 + logvar.exp() - 1 - logvar).sum(1)
+            loss = (rec + c.kl_weight * kl).mean()
+            ctx.update(optimizers["vae"], loss)
+            return {"recon": rec.mean().item(), "kl": kl.mean().item()}
+
+        d, g = model.discriminator, model.generator
+        out: dict[str, float] = {}
+        for _ in range(c.n_critic):
+            real, labels = batch()
+            y_fake = fake_labels()
+            with torch.no_grad():
+                fake = g(noise(), y_fake)
+            real_logit, real_class = d(real)
+            fake_logit, fake_class = d(fake)
+            if c.kind == "wgan-gp":
+                distance = real_logit.mean() - fake_logit.mean()
+                loss_d = -distance + c.gp_weight * gradient_penalty(d, real, fake, ctx)
+                out["wasserstein"] = distance.item()
+            else:
+                loss_d = F.binary_cross_entropy_with_logits(
+                    real_logit, torch.ones_like(real_logit)
+                ) + F.binary_cross_entropy_with_logits(fake_logit, torch.zeros_like(fake_logit))
+                if c.conditional:  # ACGAN: D names the class of real and generated images
+                    loss_d = loss_d + c.aux_weight * (
+                        F.cross_entropy(real_class, labels) + F.cross_entropy(fake_class, y_fake)
+                    )
+            ctx.update(optimizers["d"], loss_d)
+        y_fake = fake_labels()
+        fake_logit, fake_class = d(g(noise(), y_fake))
+        if c.kind == "wgan-gp":
+            loss_g = -fake_logit.mean()
+        else:  # the non-saturating generator loss of the GAN paper, as DCGAN trains it
+            loss_g = F.binary_cross_entropy_with_logits(fake_logit, torch.ones_like(fake_logit))
+            if c.conditional:
+                loss_g = loss_g + c.aux_weight * F.cross_entropy(fake_class, y_fake)
+        ctx.update(optimizers["g"], loss_g)
+        return {"loss_d": loss_d.item(), "loss_g": loss_g.item(), **out}
+
+    def record(self, model: ImageModel, data: TrainingData) -> dict[str, torch.Tensor]:
+        return {}  # no replay for images: the sample snapshots in OUT/samples show progress
+
+    def evaluate(self, model: ImageModel, data: TrainingData) -> dict[str, float]:
+        return evaluate_images(model, data.images)
+
+    def sample_image(self, model: ImageModel, data: TrainingData):
+        return sample_grid(model)
+
+    def save_samples(
+        self, model: ImageModel, data: TrainingData, n: int, seed: int, path: Path
+    ) -> None:
+        images = sample(model, n, seed)
+        path = Path(path)
+        if path.suffix.lower() == ".png":
+            path.parent.mkdir(parents=True, exist_ok=True)
+            imagedata.grid(images).save(path)
+        elif path.suffix == "":
+            path.mkdir(parents=True, exist_ok=True)
+            for i, array in enumerate(imagedata.to_uint8(images)):
+                imagedata.to_pil(array).save(path / f"sample_{seed}_{i:05d}.png")
+        else:
+            raise ValueError(f"{path}: write image samples to a .png grid or to a folder")
+
+
+def gradient_penalty(d, real: torch.Tensor, fake: torch.Tensor, ctx: StepContext) -> torch.Tensor:
+    """Gulrajani et al.: (||grad D(x_hat)|| - 1)^2 on random interpolates of real and fake."""
+    alpha = torch.rand(len(real), 1, 1, 1, generator=ctx.generator).to(ctx.device)
+    mixed = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
+    (grad,) = torch.autograd.grad(d(mixed)[0].sum(), mixed, create_graph=True)
+    return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+
+
+def sample_grid(model: ImageModel, rows: int = 8, seed: int = 0):
+    """The card's picture: 8x8 samples, or one column per class for a conditional model."""
+    c = model.config
+    if c.conditional:
+        labels = torch.arange(c.num_classes).repeat(rows)
+        images = sample(model, len(labels), seed, labels=labels)
+        return imagedata.grid(images, columns=c.num_classes, scale=2)
+    return imagedata.grid(sample(model, rows * rows, seed), columns=rows, scale=2)
+
+
+def features_for(dataset: str, channels: int) -> FeatureNet:
+    """The published feature net of a built-in dataset; for a user's folder, the emoji net
+    for colour images and the digit net for grey ones (said in the card's protocol)."""
+    if dataset not in imagedata.BUILTIN:
+        dataset = "mnist" if channels == 1 else "emoji"
+    published = feature_model(dataset)
+    try:
+        net, _ = hub.load(FeatureNet, published.repo_id, published.snapshot)
+    except CheckpointError as error:
+        raise CheckpointError(
+            f"{error}. The metrics need the {dataset} feature net: "
+            f"python -m training features {dataset}"
+        ) from error
+    return net
+
+
+def evaluate_images(model: ImageModel, images: imagedata.ImageSet) -> dict[str, float]:
+    """The card's metrics: generated samples against the training split (see PROTOCOL)."""
+    net = features_for(model.config.dataset, model.config.channels)
+    train = net.features(images.train)
+    held = net.features(images.held_out)
+    reference = reference_index(len(train))
+    labels = images.held_out_labels if model.config.conditional else None
+    fake = generate_like(model, len(held), labels)
+    metrics = image_metrics(net.features(fake), train, held, reference)
+    if model.config.conditional and model.config.dataset in imagedata.BUILTIN:
+        metrics["class_accuracy"] = float((net.predict(fake) == labels).float().mean())
+    return metrics
+
+
+def generate_like(model: ImageModel, n: int, labels: torch.Tensor | None) -> torch.Tensor:
+    from hub_models.images import generate
+
+    return generate(model, latents(model.config, n, 0), labels)
+
+
+def reference_index(n: int) -> torch.Tensor:
+    return torch.randperm(n, generator=torch.Generator().manual_seed(0))[:PRDC_REFERENCE]
+
+
+# -- the feature extractors the metrics use ------------------------------------------------
+
+
+def train_features(dataset: str, out: Path, epochs: int = 8, seed: int = 0) -> dict[str, float]:
+    """Train the classifier whose features score a dataset's models; write a published folder.
+
+    Light augmentation (random shifts of up to 2 pixels) keeps it from keying on exact pixels.
+    """
+    config = FeatureConfig(
+        dataset=dataset,
+        channels=1 if dataset == "mnist" else 3,
+        num_classes=10 if dataset == "mnist" else len(imagedata.EMOJI_GROUPS),
+        class_names=imagedata.DIGITS if dataset == "mnist" else imagedata.EMOJI_GROUPS,
+        epochs=epochs,
+        seed=seed,
+    )
+    data = imagedata.load_images(dataset, config.resolution, config.channels)
+    torch.manual_seed(seed)
+    net = FeatureNet(config).train()
+    optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=1e-4)
+    g = torch.Generator().manual_seed(seed)
+    x, y = data.train, data.train_labels
+    steps = epochs * (len(x) // config.batch_size)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, config.lr, total_steps=steps)
+    began = time.time()
+    for _ in range(epochs):
+        order = torch.randperm(len(x), generator=g)
+        for start in range(0, len(x) - config.batch_size + 1, config.batch_size):
+            index = order[start : start + config.batch_size]
+            shift = torch.randint(-2, 3, (2,), generator=g).tolist()
+            batch = torch.roll(x[index], shifts=shift, dims=(2, 3))
+            loss = F.cross_entropy(net(batch), y[index])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+    net.eval()
+    accuracy = float((net.predict(data.held_out) == data.held_out_labels).float().mean())
+    majority = float((data.held_out_labels == data.train_labels.bincount().argmax()).float().mean())
+    out = Path(out)
+    net.round_to_storage()
+    net.save_pretrained(out)
+    metrics = {"held_out_accuracy": accuracy, "majority_class_accuracy": majority}
+    record = {
+        "command": f"python -m training features {dataset}",
+        "wall_seconds": round(time.time() - began, 1),
+        "torch": torch.__version__,
+        "config": asdict(config),
+    }
+    (out / "eval.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    (out / "training.json").write_text(json.dumps(record, indent=2) + "\n")
+    (out / "README.md").write_text(feature_card(dataset, config, metrics, record))
+    return metrics
+
+
+def feature_card(dataset: str, config: FeatureConfig, metrics: dict, record: dict) -> str:
+    return f"""---
+library_name: pytorch
+license: mit
+tags: [gan-gallery, feature-extractor, pytorch_model_hub_mixin]
+---
+
+# images-{dataset}-features
+
+The feature extractor behind this gallery's image metrics on **{dataset}**: a small CNN
+classifier ({config.num_classes} classes: {", ".join(config.class_names)}) trained on the
+training split (90 %, fixed split seed {imagedata.SPLIT_SEED}); FID, KID, precision/recall and
+density/coverage are computed on its {config.feature_dim}-d penultimate layer. These numbers
+are **not comparable to Inception FID**; they rank models of this gallery.
+
+| metric | value |
+| --- | --- |
+| held-out accuracy | {metrics["held_out_accuracy"]:.4f} |
+| majority-class accuracy (reference) | {metrics["majority_class_accuracy"]:.4f} |
+
+Trained with `{record["command"]}` in {record["wall_seconds"]:.0f} s (CPU, torch
+{record["torch"]}), {config.epochs} epochs, AdamW with a one-cycle schedule, random shifts of
+up to 2 pixels.
+
+```python
+from hub_models.images import FeatureNet
+net = FeatureNet.from_pretrained("gan-gallery/images-{dataset}-features")
+```
+"""
