@@ -303,3 +303,15 @@ def test_acgan_on_a_user_folder_needs_its_class_count():
         tiny_config(kind="acgan", dataset="mine")
     config = tiny_config(kind="acgan", dataset="mine", num_classes=2)
     assert dataclasses.asdict(config)["num_classes"] == 2
+
+
+def test_feature_nets_load_by_repo_id_and_validate_for_publishing(capsys):
+    from hub_models import load
+    from hub_models.images import FeatureNet
+    from hub_models.registry import feature_model
+
+    net, where = load("gan-gallery/images-mnist-features")
+    assert isinstance(net, FeatureNet) and where.source == "bundled"
+    folder = feature_model("emoji").snapshot
+    assert cli.main(["publish", str(folder), "--repo-id", "me/feat", "--dry-run"]) == 0
+    assert "model.safetensors" in capsys.readouterr().out

@@ -354,9 +354,19 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
 
     if args.command == "publish":
         family = _family_of(args.folder)
-        model = family.bundle.load_folder(args.folder)
-        smoke_check(family, model)
-        if not args.dry_run:  # the card names the repo it now lives in
+        record = json.loads((args.folder / "training.json").read_text())
+        feature_net = record.get("bundle") == "FeatureNet"
+        if feature_net:
+            from hub_models.images import FeatureNet  # the image metrics' feature extractor
+
+            net = FeatureNet.load_folder(args.folder)
+            size = (2, net.config.channels, net.config.resolution, net.config.resolution)
+            if not torch.isfinite(net.features(torch.zeros(size))).all():
+                raise CheckpointError("the feature net's smoke output is not finite")
+        else:
+            model = family.bundle.load_folder(args.folder)
+            smoke_check(family, model)
+        if not args.dry_run and not feature_net:  # the card names the repo it now lives in
             from training.cards import rewrite_card
 
             rewrite_card(args.folder, family, model.config, args.repo_id)

@@ -277,6 +277,8 @@ def train_features(dataset: str, out: Path, epochs: int = 8, seed: int = 0) -> d
     net.save_pretrained(out)
     metrics = {"held_out_accuracy": accuracy, "majority_class_accuracy": majority}
     record = {
+        "family": "images",
+        "bundle": "FeatureNet",
         "command": f"python -m training features {dataset}",
         "wall_seconds": round(time.time() - began, 1),
         "torch": torch.__version__,
