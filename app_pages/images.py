@@ -155,7 +155,11 @@ with compare:
         )
         cols = st.columns(3)
         for col, other in zip(cols, ("dcgan", "wgan-gp", "vae"), strict=True):
-            other_model, _ = load_published("images", gi.model_name(dataset, other), device())
+            try:
+                other_model, _ = load_published("images", gi.model_name(dataset, other), device())
+            except CheckpointError as error:
+                col.warning(str(error))
+                continue
             col.image(
                 imagedata.grid(sample(other_model, 16, image_seed, truncation=truncation), scale=2),
                 caption=KIND_TITLES[other],

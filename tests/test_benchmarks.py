@@ -87,3 +87,35 @@ def test_live_speed_quick_reports_every_number():
         "sample_2500_points_ms",
     ):
         assert live[key] > 0, key
+
+
+def test_image_generator_flops_by_hand():
+    from benchmarks.images import generator_flops
+    from hub_models.images import ImageConfig
+
+    config = ImageConfig(resolution=16, z_dim=8, g_width=4, channels=1)
+    # 1x1 -> 4x4 (8 -> 8 ch), 4 -> 8 (8 -> 4), 8 -> 16 (4 -> 1); 2 * Cin * Cout * k^2 * input
+    expected = 2 * 16 * (8 * 8 * 1 + 8 * 4 * 16 + 4 * 1 * 64)
+    assert generator_flops(config) == expected
+
+
+def test_image_copies_and_verdicts():
+    import torch
+
+    from benchmarks.images import ROW_ORDER, copies, markdown, verdicts
+
+    train = torch.rand(50, 1, 8, 8) * 2 - 1
+    assert copies(train[:10] + 0.001, train) == 1.0
+    assert copies(-train[:10], train) == 0.0
+    row = {k: 1.0 for k in ("fid", "kid", "precision", "recall", "density", "coverage")}
+    rows = {name: {**row, "nn_ratio": 1.0, "copies": 0.0} for name in ROW_ORDER}
+    rows["pixel Gaussian (baseline)"]["fid"] = 100.0
+    rows["dcgan"]["fid"], rows["wgan-gp"]["fid"] = 9.0, 7.0
+    verdict = verdicts({"mnist": rows})["mnist"]
+    assert verdict == {
+        "wgan_gp_beats_dcgan": True,
+        "dcgan_beats_pixel_baseline": True,
+        "wgan_gp_beats_pixel_baseline": True,
+        "no_gan_copies_training_images": True,
+    }
+    assert "| WGAN-GP | 7.00 |" in markdown({"mnist": rows})
