@@ -13,7 +13,7 @@ from hub_models.images import KIND_TITLES, interpolate, sample
 st.title("This emoji does not exist")
 st.write(
     "Every click draws a new image from a model this gallery trained: DCGAN, WGAN-GP, a VAE "
-    "(blurry by construction) or ACGAN, which takes a class. Beside each image, its nearest "
+    "(blurry by construction) or cGAN, which takes a class. Beside each image, its nearest "
     "training images show whether it is new or a copy."
 )
 
@@ -125,8 +125,28 @@ with many:
     count = st.select_slider("Images", [16, 36, 64], value=36, key="img_grid_n")
     grid_labels = labels.repeat(count) if labels is not None else None
     images = sample(model, count, image_seed, labels=grid_labels, truncation=truncation)
-    grid = imagedata.grid(images, scale=2)
-    st.image(grid, caption=f"{count} samples of seed {image_seed}")
+    paired = st.toggle(
+        "Pair each with its nearest training image",
+        key="img_pairs",
+        help="Is it memorised? Each sample (left) beside the training image closest to it in "
+        "feature space (right).",
+    )
+    reference = load_reference() if paired else None
+    if reference is not None:
+        found = gi.neighbours(reference, images, k=1)
+        nearest_train = reference.images.train[found.indices[:, 0]]
+        pairs = torch.stack([images, nearest_train], 1).flatten(0, 1)
+        grid = imagedata.grid(pairs, columns=2 * int(count**0.5), scale=2)
+        share = sum(reference.percentile(float(d)) for d in found.feature_distance[:, 0]) / count
+        st.image(
+            grid,
+            caption=f"{count} samples of seed {image_seed}, each beside its nearest "
+            f"training image; on average {share:.0%} of unseen real images are closer to "
+            "the training set than these samples",
+        )
+    else:
+        grid = imagedata.grid(images, scale=2)
+        st.image(grid, caption=f"{count} samples of seed {image_seed}")
     st.download_button(
         "Download grid PNG",
         imagedata.png_bytes(grid),

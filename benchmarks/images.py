@@ -28,7 +28,7 @@ ROW_ORDER = (
     "vae",
     "dcgan",
     "wgan-gp",
-    "acgan",
+    "cgan",
 )
 COPY_RMS = 0.02  # a sample within 2 % RMS of a training image counts as a copy
 
@@ -52,7 +52,7 @@ def score_dataset(dataset: str) -> dict[str, dict[str, float]]:
 
     rows["held-out real (floor)"] = score(data.held_out, data.held_out_labels)
     rows["pixel Gaussian (baseline)"] = score(pixel_gaussian(data.train, n, seed=0))
-    for kind in ("vae", "dcgan", "wgan-gp", "acgan"):
+    for kind in ("vae", "dcgan", "wgan-gp", "cgan"):
         published = FAMILY.model(f"images-{dataset}-{kind}")
         model, _ = hub.load(ImageModel, published.repo_id, published.snapshot)
         labels = data.held_out_labels if model.config.conditional else None
@@ -77,14 +77,14 @@ def verdicts(table: dict[str, dict[str, dict[str, float]]]) -> dict[str, dict[st
             "dcgan_beats_pixel_baseline": rows["dcgan"]["fid"] < baseline,
             "wgan_gp_beats_pixel_baseline": rows["wgan-gp"]["fid"] < baseline,
             "no_gan_copies_training_images": all(
-                rows[k]["copies"] == 0.0 for k in ("dcgan", "wgan-gp", "acgan")
+                rows[k]["copies"] == 0.0 for k in ("dcgan", "wgan-gp", "cgan")
             ),
         }
     return out
 
 
 def markdown(table: dict[str, dict[str, dict[str, float]]]) -> str:
-    names = {"vae": "VAE", "dcgan": "DCGAN", "wgan-gp": "WGAN-GP", "acgan": "ACGAN"}
+    names = {"vae": "VAE", "dcgan": "DCGAN", "wgan-gp": "WGAN-GP", "cgan": "cGAN"}
     lines = []
     for dataset, rows in table.items():
         lines += [

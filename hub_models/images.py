@@ -1,7 +1,7 @@
-"""The image family: DCGAN, WGAN-GP, a VAE and ACGAN on emoji, digits or the user's images.
+"""The image family: DCGAN, WGAN-GP, a VAE and a conditional GAN on emoji, digits or your images.
 
 One bundle, ``ImageModel``, holds what a kind needs: a DCGAN-style generator (the decoder, for
-the VAE), plus the discriminator (DCGAN, ACGAN), the critic (WGAN-GP) or the encoder (VAE),
+the VAE), plus the discriminator (DCGAN, cGAN), the critic (WGAN-GP) or the encoder (VAE),
 so that a published repo can be sampled, fine-tuned or resumed. ``FeatureNet`` is the
 classifier trained on the real data whose features the metrics use (FID, KID,
 precision/recall, density/coverage, class accuracy): no Inception weights exist offline, so
@@ -19,12 +19,12 @@ from torch import nn
 
 from hub_models.base import HubBundle
 
-KINDS = ("dcgan", "wgan-gp", "vae", "acgan")
+KINDS = ("dcgan", "wgan-gp", "vae", "cgan")
 KIND_TITLES = {
     "dcgan": "DCGAN",
     "wgan-gp": "WGAN-GP",
     "vae": "VAE",
-    "acgan": "ACGAN (class-conditional)",
+    "cgan": "cGAN (class-conditional)",
 }
 
 METRIC_NAMES = {
@@ -71,7 +71,7 @@ class ImageConfig:
     dataset: str = "mnist"  # "mnist", "emoji", or a name for the user's folder
     resolution: int = 32
     channels: int = 0  # 0: from the dataset (1 for mnist, 3 otherwise)
-    num_classes: int = 0  # 0: from the dataset for acgan; unconditional kinds keep 0
+    num_classes: int = 0  # 0: from the dataset for cgan; unconditional kinds keep 0
     class_names: tuple[str, ...] = ()
     z_dim: int = 64
     g_width: int = 64
@@ -85,7 +85,6 @@ class ImageConfig:
     n_critic: int = 1  # critic updates per generator update
     gp_weight: float = 10.0
     kl_weight: float = 1.0
-    aux_weight: float = 1.0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -97,17 +96,17 @@ class ImageConfig:
             object.__setattr__(self, "channels", 1 if self.dataset == "mnist" else 3)
         if self.channels not in (1, 3):
             raise ValueError("channels must be 1 (grey) or 3 (RGB)")
-        if self.kind == "acgan" and self.num_classes == 0:
+        if self.kind == "cgan" and self.num_classes == 0:
             from hub_models.imagedata import DIGITS, EMOJI_GROUPS
 
             names = {"mnist": DIGITS, "emoji": EMOJI_GROUPS}.get(self.dataset)
             if names is None:
                 raise ValueError(
-                    "acgan on your own folder needs --num_classes= (one subfolder per class)"
+                    "cgan on your own folder needs --num_classes= (one subfolder per class)"
                 )
             object.__setattr__(self, "num_classes", len(names))
             object.__setattr__(self, "class_names", names)
-        if self.kind != "acgan" and self.num_classes:
+        if self.kind != "cgan" and self.num_classes:
             raise ValueError(f"{self.kind} is unconditional: leave num_classes at 0")
         if self.class_names and len(self.class_names) != self.num_classes:
             raise ValueError("class_names must name num_classes classes")
@@ -164,8 +163,10 @@ class Generator(nn.Module):
 
 class Discriminator(nn.Module):
     """Strided convs with LeakyReLU(0.2), batch norm after the first layer (none for the
-    WGAN-GP critic, whose penalty is per sample), one real/fake logit, and for ACGAN a class
-    head. With ``outputs = 2 * z_dim`` it is the VAE's encoder (mean and log-variance)."""
+    WGAN-GP critic, whose penalty is per sample) and one real/fake logit. For the cGAN it is
+    a projection discriminator (Miyato & Koyama 2018): the logit adds <embed(y), features(x)>,
+    so D judges whether an image fits its class. With ``outputs = 2 * z_dim`` it is the
+    VAE's encoder (mean and log-variance)."""
 
     def __init__(self, config: ImageConfig, outputs: int = 1, norm: bool = True) -> None:
         super().__init__()
@@ -182,13 +183,16 @@ class Discriminator(nn.Module):
             width *= 2
         self.trunk = nn.Sequential(*layers)
         self.head = nn.Conv2d(width, outputs, 4, 1, 0)
-        self.classes = nn.Conv2d(width, config.num_classes, 4, 1, 0) if config.conditional else None
+        self.project = nn.Embedding(config.num_classes, width * 16) if config.conditional else None
 
-    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         h = self.trunk(images)
         logits = self.head(h).flatten(1)
-        classes = self.classes(h).flatten(1) if self.classes is not None else None
-        return logits, classes
+        if self.project is not None:
+            if labels is None:
+                raise ValueError("this discriminator is class-conditional: give labels")
+            logits = logits + (self.project(labels) * h.flatten(1)).sum(1, keepdim=True)
+        return logits
 
 
 def init_dcgan(module: nn.Module) -> None:
@@ -219,6 +223,8 @@ class ImageModel(HubBundle):
         else:
             self.discriminator = Discriminator(config, norm=config.kind != "wgan-gp")
         init_dcgan(self)
+        if config.conditional and config.kind != "vae":  # small, like the conv weights
+            nn.init.normal_(self.discriminator.project.weight, 0.0, 0.02)
 
     @classmethod
     def load_folder(cls, folder, device="cpu") -> ImageModel:

@@ -122,7 +122,7 @@ IMAGE_KIND_OVERRIDES: dict[str, tuple[tuple[str, object], ...]] = {
     "dcgan": (),
     "wgan-gp": (("beta2", 0.9), ("n_critic", 5), ("steps", 2000)),
     "vae": (("lr_g", 1e-3), ("beta1", 0.9), ("steps", 6000)),
-    "acgan": (),
+    "cgan": (),
 }
 IMAGE_DATASETS = {"mnist": "digits", "emoji": "emoji"}
 
@@ -190,8 +190,8 @@ FAMILIES: dict[str, Family] = {
         Family(
             name="images",
             title="This emoji does not exist",
-            tagline="Fresh emoji and digits from DCGAN, WGAN-GP, a VAE and ACGAN, with a "
-            "check that they are not copies.",
+            tagline="Fresh emoji and digits from DCGAN, WGAN-GP, a VAE and a class-conditional "
+            "GAN, with a check that they are not copies.",
             page="images.py",
             icon=":material/mood:",
             bundle=images.ImageModel,
@@ -217,13 +217,14 @@ FAMILIES: dict[str, Family] = {
                 "https://arxiv.org/abs/1511.06434",
                 "https://arxiv.org/abs/1704.00028",
                 "https://arxiv.org/abs/1312.6114",
-                "https://arxiv.org/abs/1610.09585",
+                "https://arxiv.org/abs/1411.1784",
+                "https://arxiv.org/abs/1802.05637",
             ),
             metric_names=images.METRIC_NAMES,
             protocol=images.PROTOCOL,
             intended_use=images.INTENDED_USE,
             limitations=images.LIMITATIONS,
-            tags=("gan", "image-generation", "dcgan", "wgan-gp", "vae", "acgan"),
+            tags=("gan", "image-generation", "dcgan", "wgan-gp", "vae", "cgan"),
             featured="images-emoji-wgan-gp",
             sample_caption="Samples of seed 0 (a conditional model: one column per class).",
         ),

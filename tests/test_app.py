@@ -153,14 +153,16 @@ def test_images_page_one_image_per_click_with_its_neighbours():
 def test_images_page_conditional_model_takes_a_class():
     at = open_page("images.py")
     at.selectbox(key="img_dataset").set_value("mnist").run()
-    at.selectbox(key="img_kind").set_value("acgan").run()
+    at.selectbox(key="img_kind").set_value("cgan").run()
     assert at.selectbox(key="img_class").options == [str(d) for d in range(10)]
     at.selectbox(key="img_class").set_value("7").run()
     assert not at.exception and not at.error
 
 
-def test_images_page_truncation_and_interpolation():
+def test_images_page_truncation_interpolation_and_pairs():
     at = open_page("images.py")
+    at.toggle(key="img_pairs").set_value(True).run()
+    assert any("nearest training image" in c.value for c in at.caption)
     at.slider(key="img_truncation").set_value(0.5).run()
     at.slider(key="img_steps").set_value(6).run()
     assert not at.exception and not at.error

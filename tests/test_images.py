@@ -174,7 +174,7 @@ def test_every_kind_samples_images_in_range(kind):
 
 def test_conditional_class_input_changes_the_output():
     torch.manual_seed(0)
-    model = ImageModel(tiny_config(kind="acgan", dataset="mnist")).eval()
+    model = ImageModel(tiny_config(kind="cgan", dataset="mnist")).eval()
     assert model.config.num_classes == 10 and model.config.class_names[3] == "3"
     zeros = sample(model, 4, 0, labels=torch.zeros(4, dtype=torch.long))
     sevens = sample(model, 4, 0, labels=torch.full((4,), 7))
@@ -251,7 +251,7 @@ def test_one_training_step_per_kind_updates_the_networks(kind):
 def test_gradient_penalty_is_zero_for_a_unit_slope_critic():
     class Slope(torch.nn.Module):  # D(x) = sum(x) / sqrt(dim): gradient norm exactly 1
         def forward(self, x):
-            return x.flatten(1).sum(1, keepdim=True) / math.sqrt(x[0].numel()), None
+            return x.flatten(1).sum(1, keepdim=True) / math.sqrt(x[0].numel())
 
     x = torch.randn(4, 1, 4, 4)
     ctx = StepContext(Accelerator(cpu=True), torch.Generator().manual_seed(0), 0, 1)
@@ -298,10 +298,10 @@ def test_training_on_an_empty_folder_fails_with_a_message(tmp_path, capsys):
     assert "holds no images" in capsys.readouterr().err
 
 
-def test_acgan_on_a_user_folder_needs_its_class_count():
+def test_cgan_on_a_user_folder_needs_its_class_count():
     with pytest.raises(ValueError, match="num_classes"):
-        tiny_config(kind="acgan", dataset="mine")
-    config = tiny_config(kind="acgan", dataset="mine", num_classes=2)
+        tiny_config(kind="cgan", dataset="mine")
+    config = tiny_config(kind="cgan", dataset="mine", num_classes=2)
     assert dataclasses.asdict(config)["num_classes"] == 2
 
 

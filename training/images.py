@@ -1,4 +1,4 @@
-"""Training adapter for the image family (DCGAN, WGAN-GP, VAE, ACGAN) and its feature nets."""
+"""Training adapter for the image family (DCGAN, WGAN-GP, VAE, cGAN) and its feature nets."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from hub_models.images import (
     FeatureNet,
     ImageConfig,
     ImageModel,
+    generate,
     image_metrics,
     latents,
     sample,
@@ -107,7 +108,7 @@ class ImageTrainer:
 
         if c.kind == "vae":
             real, _ = batch()
-            stats, _ = model.encoder(real)
+            stats = model.encoder(real)
             mu, logvar = stats.chunk(2, 1)
             eps = torch.randn(mu.shape, generator=ctx.generator).to(ctx.device)
             recon = model.generator(mu + eps * (0.5 * logvar).exp())
@@ -124,8 +125,8 @@ class ImageTrainer:
             y_fake = fake_labels()
             with torch.no_grad():
                 fake = g(noise(), y_fake)
-            real_logit, real_class = d(real)
-            fake_logit, fake_class = d(fake)
+            real_logit = d(real, labels if c.conditional else None)
+            fake_logit = d(fake, y_fake)
             if c.kind == "wgan-gp":
                 distance = real_logit.mean() - fake_logit.mean()
                 loss_d = -distance + c.gp_weight * gradient_penalty(d, real, fake, ctx)
@@ -134,19 +135,13 @@ class ImageTrainer:
                 loss_d = F.binary_cross_entropy_with_logits(
                     real_logit, torch.ones_like(real_logit)
                 ) + F.binary_cross_entropy_with_logits(fake_logit, torch.zeros_like(fake_logit))
-                if c.conditional:  # ACGAN: D names the class of real and generated images
-                    loss_d = loss_d + c.aux_weight * (
-                        F.cross_entropy(real_class, labels) + F.cross_entropy(fake_class, y_fake)
-                    )
             ctx.update(optimizers["d"], loss_d)
         y_fake = fake_labels()
-        fake_logit, fake_class = d(g(noise(), y_fake))
+        fake_logit = d(g(noise(), y_fake), y_fake)
         if c.kind == "wgan-gp":
             loss_g = -fake_logit.mean()
         else:  # the non-saturating generator loss of the GAN paper, as DCGAN trains it
             loss_g = F.binary_cross_entropy_with_logits(fake_logit, torch.ones_like(fake_logit))
-            if c.conditional:
-                loss_g = loss_g + c.aux_weight * F.cross_entropy(fake_class, y_fake)
         ctx.update(optimizers["g"], loss_g)
         return {"loss_d": loss_d.item(), "loss_g": loss_g.item(), **out}
 
@@ -179,7 +174,7 @@ def gradient_penalty(d, real: torch.Tensor, fake: torch.Tensor, ctx: StepContext
     """Gulrajani et al.: (||grad D(x_hat)|| - 1)^2 on random interpolates of real and fake."""
     alpha = torch.rand(len(real), 1, 1, 1, generator=ctx.generator).to(ctx.device)
     mixed = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
-    (grad,) = torch.autograd.grad(d(mixed)[0].sum(), mixed, create_graph=True)
+    (grad,) = torch.autograd.grad(d(mixed).sum(), mixed, create_graph=True)
     return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
 
 
@@ -224,8 +219,7 @@ def evaluate_images(model: ImageModel, images: imagedata.ImageSet) -> dict[str, 
 
 
 def generate_like(model: ImageModel, n: int, labels: torch.Tensor | None) -> torch.Tensor:
-    from hub_models.images import generate
-
+    """The evaluated samples: seed 0, no truncation, the given labels (held-out's, if any)."""
     return generate(model, latents(model.config, n, 0), labels)
 
 
