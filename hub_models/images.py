@@ -136,8 +136,8 @@ class Generator(nn.Module):
         super().__init__()
         levels = _levels(config.resolution)
         width = config.g_width * 2 ** (levels - 1)
-        self.embed = nn.Embedding(config.num_classes, config.z_dim) if config.conditional else None
-        inputs = config.z_dim * (2 if config.conditional else 1)
+        self.num_classes = config.num_classes
+        inputs = config.z_dim + config.num_classes  # the class enters as a one-hot vector
         layers: list[nn.Module] = [
             nn.ConvTranspose2d(inputs, width, 4, 1, 0, bias=False),
             nn.BatchNorm2d(width),
@@ -154,25 +154,28 @@ class Generator(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        if self.embed is not None:
+        if self.num_classes:
             if labels is None:
                 raise ValueError("this generator is class-conditional: give labels")
-            z = torch.cat([z, self.embed(labels)], 1)
+            z = torch.cat([z, F.one_hot(labels, self.num_classes).to(z.dtype)], 1)
         return self.net(z[:, :, None, None])
 
 
 class Discriminator(nn.Module):
     """Strided convs with LeakyReLU(0.2), batch norm after the first layer (none for the
-    WGAN-GP critic, whose penalty is per sample) and one real/fake logit. For the cGAN it is
-    a projection discriminator (Miyato & Koyama 2018): the logit adds <embed(y), features(x)>,
-    so D judges whether an image fits its class. With ``outputs = 2 * z_dim`` it is the
+    WGAN-GP critic, whose penalty is per sample) and one real/fake logit. For the cGAN the
+    class enters as one-hot planes beside the image (Mirza & Osindero's conditioning in a
+    DCGAN), so D judges image and class jointly. (A projection discriminator and an ACGAN
+    class head were tried first: with them the class term dominated D's signal and the
+    generator ignored its noise, one image per class.) With ``outputs = 2 * z_dim`` it is the
     VAE's encoder (mean and log-variance)."""
 
     def __init__(self, config: ImageConfig, outputs: int = 1, norm: bool = True) -> None:
         super().__init__()
         width = config.d_width
+        self.num_classes = config.num_classes if outputs == 1 else 0
         layers: list[nn.Module] = [
-            nn.Conv2d(config.channels, width, 4, 2, 1),
+            nn.Conv2d(config.channels + self.num_classes, width, 4, 2, 1),
             nn.LeakyReLU(0.2, True),
         ]
         for _ in range(_levels(config.resolution) - 1):
@@ -183,16 +186,14 @@ class Discriminator(nn.Module):
             width *= 2
         self.trunk = nn.Sequential(*layers)
         self.head = nn.Conv2d(width, outputs, 4, 1, 0)
-        self.project = nn.Embedding(config.num_classes, width * 16) if config.conditional else None
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        h = self.trunk(images)
-        logits = self.head(h).flatten(1)
-        if self.project is not None:
+        if self.num_classes:
             if labels is None:
                 raise ValueError("this discriminator is class-conditional: give labels")
-            logits = logits + (self.project(labels) * h.flatten(1)).sum(1, keepdim=True)
-        return logits
+            planes = F.one_hot(labels, self.num_classes).to(images.dtype)[:, :, None, None]
+            images = torch.cat([images, planes.expand(-1, -1, *images.shape[2:])], 1)
+        return self.head(self.trunk(images)).flatten(1)
 
 
 def init_dcgan(module: nn.Module) -> None:
@@ -205,8 +206,6 @@ def init_dcgan(module: nn.Module) -> None:
         elif isinstance(m, nn.BatchNorm2d):
             nn.init.normal_(m.weight, 1.0, 0.02)
             nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.Embedding):
-            nn.init.normal_(m.weight, 0.0, 1.0)
 
 
 class ImageModel(HubBundle):
@@ -223,8 +222,6 @@ class ImageModel(HubBundle):
         else:
             self.discriminator = Discriminator(config, norm=config.kind != "wgan-gp")
         init_dcgan(self)
-        if config.conditional and config.kind != "vae":  # small, like the conv weights
-            nn.init.normal_(self.discriminator.project.weight, 0.0, 0.02)
 
     @classmethod
     def load_folder(cls, folder, device="cpu") -> ImageModel:

@@ -315,3 +315,9 @@ def test_feature_nets_load_by_repo_id_and_validate_for_publishing(capsys):
     folder = feature_model("emoji").snapshot
     assert cli.main(["publish", str(folder), "--repo-id", "me/feat", "--dry-run"]) == 0
     assert "model.safetensors" in capsys.readouterr().out
+
+
+def test_the_64x64_preset_builds_and_samples_at_64():
+    config = ImageConfig(**trainers()["images"].presets["gpu64"], dataset="emoji")
+    images = sample(ImageModel(config).eval(), 2, seed=0)
+    assert images.shape == (2, 3, 64, 64)
