@@ -225,7 +225,7 @@ FAMILIES: dict[str, Family] = {
             intended_use=images.INTENDED_USE,
             limitations=images.LIMITATIONS,
             tags=("gan", "image-generation", "dcgan", "wgan-gp", "vae", "cgan"),
-            featured="images-emoji-wgan-gp",
+            featured="images-emoji-dcgan",
             sample_caption="Samples of seed 0 (a conditional model: one column per class).",
         ),
     )
