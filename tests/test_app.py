@@ -162,7 +162,8 @@ def test_images_page_conditional_model_takes_a_class():
 def test_images_page_truncation_interpolation_and_pairs():
     at = open_page("images.py")
     at.toggle(key="img_pairs").set_value(True).run()
-    assert any("nearest training image" in c.value for c in at.caption)
+    captions = [image.proto.imgs[0].caption for image in at.get("image")]
+    assert any("nearest training image" in c for c in captions), captions
     at.slider(key="img_truncation").set_value(0.5).run()
     at.slider(key="img_steps").set_value(6).run()
     assert not at.exception and not at.error
