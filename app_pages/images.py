@@ -39,8 +39,7 @@ else:
         placeholder="runs/images-demo",
     )
     try:
-        model, user_data = gi.load_user_model(folder)
-        model = model.to(device())
+        model, user_data = gi.load_user_model(folder, device())
     except (CheckpointError, DataError, OSError) as error:
         st.info(str(error)) if not folder.strip() else st.error(str(error))
         st.stop()

@@ -15,10 +15,10 @@ import time
 import torch
 
 from hub_models import hub, imagedata
-from hub_models.images import ImageConfig, ImageModel, image_metrics, pixel_gaussian, sample
+from hub_models.images import ImageConfig, ImageModel, pixel_gaussian, sample
 from hub_models.registry import FAMILIES, IMAGE_DATASETS
 from training.cards import write_benchmark
-from training.images import features_for, generate_like, reference_index
+from training.images import Scorer, features_for, generate_like
 
 FAMILY = FAMILIES["images"]
 COLUMNS = ("fid", "kid", "precision", "recall", "density", "coverage", "nn_ratio", "class_accuracy")
@@ -37,18 +37,12 @@ def score_dataset(dataset: str) -> dict[str, dict[str, float]]:
     """Every row of one dataset's table, scored with the same feature net and protocol."""
     channels = 1 if dataset == "mnist" else 3
     data = imagedata.load_images(dataset, 32, channels)
-    net = features_for(dataset, channels)
-    train, held = net.features(data.train), net.features(data.held_out)
-    reference = reference_index(len(train))
-    n = len(held)
+    scorer = Scorer.for_data(features_for(dataset, channels), data)
+    n = len(data.held_out)
     rows: dict[str, dict[str, float]] = {}
 
     def score(images: torch.Tensor, labels: torch.Tensor | None = None) -> dict[str, float]:
-        metrics = image_metrics(net.features(images), train, held, reference)
-        if labels is not None:
-            metrics["class_accuracy"] = float((net.predict(images) == labels).float().mean())
-        metrics["copies"] = copies(images, data.train)
-        return metrics
+        return scorer.score(images, labels) | {"copies": copies(images, data.train)}
 
     rows["held-out real (floor)"] = score(data.held_out, data.held_out_labels)
     rows["pixel Gaussian (baseline)"] = score(pixel_gaussian(data.train, n, seed=0))

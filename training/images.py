@@ -206,18 +206,37 @@ def features_for(dataset: str, channels: int) -> FeatureNet:
     return net
 
 
+@dataclass
+class Scorer:
+    """A dataset seen through its feature net, ready to score any set of images (PROTOCOL)."""
+
+    net: FeatureNet
+    train: torch.Tensor  # features of the training split
+    held_out: torch.Tensor  # features of the held-out split
+    reference: torch.Tensor  # indices of the training features the k-NN metrics use
+
+    @classmethod
+    def for_data(cls, net: FeatureNet, images: imagedata.ImageSet) -> Scorer:
+        train = net.features(images.train)
+        return cls(net, train, net.features(images.held_out), reference_index(len(train)))
+
+    def score(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> dict[str, float]:
+        """Every metric; with ``labels``, also the share the feature net classifies as asked."""
+        metrics = image_metrics(
+            self.net.features(images), self.train, self.held_out, self.reference
+        )
+        if labels is not None:
+            metrics["class_accuracy"] = float((self.net.predict(images) == labels).float().mean())
+        return metrics
+
+
 def evaluate_images(model: ImageModel, images: imagedata.ImageSet) -> dict[str, float]:
     """The card's metrics: generated samples against the training split (see PROTOCOL)."""
-    net = features_for(model.config.dataset, model.config.channels)
-    train = net.features(images.train)
-    held = net.features(images.held_out)
-    reference = reference_index(len(train))
+    scorer = Scorer.for_data(features_for(model.config.dataset, model.config.channels), images)
     labels = images.held_out_labels if model.config.conditional else None
-    fake = generate_like(model, len(held), labels)
-    metrics = image_metrics(net.features(fake), train, held, reference)
-    if model.config.conditional and model.config.dataset in imagedata.BUILTIN:
-        metrics["class_accuracy"] = float((net.predict(fake) == labels).float().mean())
-    return metrics
+    fake = generate_like(model, len(scorer.held_out), labels)
+    builtin = model.config.dataset in imagedata.BUILTIN  # a user's classes are not the net's
+    return scorer.score(fake, labels if builtin else None)
 
 
 def generate_like(model: ImageModel, n: int, labels: torch.Tensor | None) -> torch.Tensor:
