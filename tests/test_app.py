@@ -218,3 +218,99 @@ def test_images_page_runs_a_model_trained_on_a_user_folder(tmp_path):
     at.run()
     assert not at.exception
     assert "holds no images" in " ".join(w.value for w in at.warning)
+
+
+# -- Anomaly scoring (GANomaly) ---------------------------------------------------------------
+
+
+def score_metrics(at: AppTest) -> list[float]:
+    """The anomaly scores the page shows, in page order (one image, then the defect pair)."""
+    return [float(m.value.split(" x ")[0]) for m in at.metric if m.label == "Anomaly score"]
+
+
+def test_ganomaly_page_scores_a_test_image_and_a_random_one():
+    at = open_page("ganomaly.py")
+    assert not at.error, [e.value for e in at.error]
+    first = at.session_state["gan_index"]
+    at.button(key="gan_random").click().run()
+    assert at.session_state["gan_index"] != first
+    assert len(score_metrics(at)) == 3  # the test image, then the image without/with a defect
+    captions = [image.proto.imgs[0].caption for image in at.get("image")]
+    assert {"input", "reconstruction", "residual |x - x̂|"} <= set(captions)
+    assert len(at.get("plotly_chart")) == 2  # histogram and ROC
+
+
+def test_ganomaly_page_a_defect_raises_the_score():
+    at = open_page("ganomaly.py")
+    at.selectbox(key="gan_model").set_value("ganomaly-brick").run()
+    at.selectbox(key="gan_defect").set_value("stain").run()
+    at.slider(key="gan_size").set_value(0.5).run()
+    _, clean, damaged = score_metrics(at)
+    assert damaged > clean and damaged > 1
+
+
+def test_ganomaly_page_threshold_moves_precision_and_recall():
+    at = open_page("ganomaly.py")
+    recall = next(m.value for m in at.metric if m.label == "Recall")
+    at.slider(key="gan_threshold").set_value(0.3).run()
+    assert next(m.value for m in at.metric if m.label == "Recall") >= recall
+    assert next(m.value for m in at.metric if m.label == "False alarms") != "5.0%"
+    assert not at.exception
+
+
+def png_bytes(size=(40, 40)) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("L", size, 20).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        (b"", "empty"),
+        (b"just text", "not an image"),
+        (png_bytes()[:50], "not an image"),
+        (png_bytes((6, 6)), "at least 16x16"),
+    ],
+    ids=["empty", "text", "corrupt", "tiny"],
+)
+def test_ganomaly_page_bad_uploads_get_a_clear_message(payload, message):
+    at = open_page("ganomaly.py")
+    at.radio(key="gan_pick").set_value("Upload").run()
+    at.file_uploader(key="gan_upload").set_value(("scan.png", payload, "image/png")).run()
+    assert not at.exception, at.exception
+    errors = " ".join(e.value for e in at.error)
+    assert "scan.png" in errors and message in errors
+
+
+def test_ganomaly_page_scores_an_upload_and_its_inverse():
+    at = open_page("ganomaly.py")
+    at.radio(key="gan_pick").set_value("Upload").run()
+    at.file_uploader(key="gan_upload").set_value(("dark.png", png_bytes(), "image/png")).run()
+    assert not at.error, [e.value for e in at.error]
+    plain = score_metrics(at)[0]
+    at.checkbox(key="gan_invert").check().run()
+    assert score_metrics(at)[0] != plain
+
+
+def test_ganomaly_page_runs_a_model_trained_on_a_user_folder(tmp_path):
+    from PIL import Image
+
+    from training import cli
+
+    data = tmp_path / "tiles"
+    data.mkdir()
+    for i in range(12):
+        Image.new("L", (20, 20), 100 + i).save(data / f"{i}.png")
+    out = tmp_path / "run"
+    args = ["train", "ganomaly", "--preset", "tiny", "--data", str(data), "--out", str(out)]
+    assert cli.main(args) == 0
+    at = open_page("ganomaly.py")
+    at.radio(key="gan_source").set_value("A folder I trained").run()
+    at.text_input(key="gan_folder").input(str(out)).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert len(score_metrics(at)) == 3

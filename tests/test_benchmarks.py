@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from benchmarks import toy2d as bench
 from hub_models.registry import TOY2D_VARIANTS
 
@@ -119,3 +121,39 @@ def test_image_copies_and_verdicts():
         "no_gan_copies_training_images": True,
     }
     assert "| WGAN-GP | 7.00 |" in markdown({"mnist": rows})
+
+
+def test_ganomaly_table_means_stds_and_verdicts():
+    from benchmarks.ganomaly import DIGITS, METHODS, SETTINGS, markdown, summarise, verdicts
+
+    auroc = {"GANomaly": 0.9, "autoencoder": 0.8, "k-NN pixels": 0.85}
+    rows = [
+        {"setting": s, "method": m, "seed": seed, "auroc": auroc[m] + 0.01 * seed}
+        for m in METHODS
+        for s in SETTINGS
+        for seed in range(3)
+    ]
+    summary = summarise(rows)
+    cell = summary["GANomaly"]["7"]
+    assert cell["mean"] == pytest.approx(0.91) and cell["std"] == pytest.approx(0.01)
+    assert summary["GANomaly"]["mean digits"]["mean"] == pytest.approx(0.91)
+    assert summary["GANomaly"]["mean digits"]["std"] == pytest.approx(0.01)
+    assert all(verdicts(summary).values())
+    rows = [r if r["method"] != "k-NN pixels" else {**r, "auroc": 0.99} for r in rows]
+    assert verdicts(summarise(rows)) == {
+        "digits_ganomaly_beats_autoencoder": True,
+        "digits_ganomaly_beats_knn": False,
+        "textures_ganomaly_beats_autoencoder": True,
+        "textures_ganomaly_beats_knn": False,
+    }
+    text = markdown(summary, quick=False)
+    assert "| method \\ anomalous digit | " + " | ".join(DIGITS) in text
+    assert "| GANomaly | 0.910 ± 0.010 |" in text
+
+
+def test_ganomaly_scoring_speed_reports_one_image_and_a_batch():
+    from benchmarks.ganomaly import speed
+
+    result = speed(quick=True)
+    assert result["one_image_ms"] > 0 and result["batch_256_ms"] > 0
+    assert result["meets_target"] == (result["one_image_ms"] < 20)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 def trainers() -> dict:
     """Family name -> its Trainer; the keys match hub_models.registry.FAMILIES (tested)."""
+    from training.ganomaly import GanomalyTrainer
     from training.images import ImageTrainer
     from training.toy2d import Toy2DTrainer
 
-    return {"toy2d": Toy2DTrainer(), "images": ImageTrainer()}
+    return {"toy2d": Toy2DTrainer(), "images": ImageTrainer(), "ganomaly": GanomalyTrainer()}

@@ -82,6 +82,8 @@ class Trainer(Protocol):
     def evaluate(self, model: HubBundle, data: Any) -> dict[str, float]: ...
     def sample_image(self, model: HubBundle, data: Any) -> Image.Image: ...
     def save_samples(self, model: HubBundle, data: Any, n: int, seed: int, path: Path) -> None: ...
+    # Optional: ``finalize(model, data)`` runs once on the final, rounded weights, before
+    # anything is saved (for what depends on them, such as GANomaly's score calibration).
 
 
 @dataclass
@@ -224,6 +226,11 @@ def train(trainer: Trainer, config: Any, options: RunOptions) -> Path:
                 # exactly what the last frame and sample show.
                 agreement = replica_disagreement(accelerator, model)
                 model.round_to_storage()
+                finalize = getattr(trainer, "finalize", None)
+                if finalize is not None:  # e.g. GANomaly's score calibration
+                    model.eval()
+                    finalize(model, data)
+                    model.train()
             if done % record_every == 0 or done == steps:
                 model.eval()
                 frame = trainer.record(model, data)

@@ -1,0 +1,167 @@
+"""Anomaly scoring with GANomaly: score any image, see why, and choose a threshold."""
+
+import streamlit as st
+import torch
+
+from gallery import ganomaly as gg
+from gallery.common import device, load_published, load_user_model, seed, source_caption
+from hub_models import anomalydata
+from hub_models.base import CheckpointError
+from hub_models.ganomaly import Ganomaly, score_images
+from hub_models.imagedata import DataError
+
+st.title("Anomaly scoring (GANomaly)")
+st.write(
+    "GANomaly learns what normal images look like and nothing else: it encodes an image, "
+    "reconstructs it, and encodes the reconstruction again. An image unlike the training "
+    "images comes back changed, and its two codes disagree: that disagreement is the score. "
+    "Scores are shown as a multiple of the threshold that flags 5 % of unseen normal images."
+)
+
+source = st.radio("Model", ["Published", "A folder I trained"], horizontal=True, key="gan_source")
+data_folder = None
+if source == "Published":
+    name = st.selectbox(
+        "What is normal", gg.model_names(), format_func=gg.model_title, key="gan_model"
+    )
+    try:
+        model, where = load_published("ganomaly", name, device())
+    except CheckpointError as error:
+        st.error(str(error))
+        st.stop()
+    source_caption(where)
+    key = name
+else:
+    folder = st.text_input(
+        "Output folder of `python -m training train ganomaly --data YOUR_FOLDER --out DIR`",
+        key="gan_folder",
+        placeholder="runs/ganomaly-demo",
+    )
+    try:
+        model, data_folder = load_user_model(Ganomaly, folder, device())
+    except (CheckpointError, DataError, OSError) as error:
+        st.info(str(error)) if not folder.strip() else st.error(str(error))
+        st.stop()
+    key = f"{folder}:{id(model)}"
+config = model.config
+if not model.calibrated:
+    st.error("This model carries no score calibration; train it again with this version.")
+    st.stop()
+try:
+    data = gg.test_set(
+        config.dataset,
+        config.anomaly,
+        config.resolution,
+        config.channels,
+        str(data_folder) if data_folder else None,
+    )
+except DataError as error:
+    st.error(f"The model's test data cannot be read: {error}")
+    st.stop()
+results = gg.test_scores(key, model, data)
+
+relative_threshold = st.slider(
+    "Threshold (x the default; 1 flags 5 % of unseen normal images)",
+    min_value=0.2,
+    max_value=5.0,
+    value=1.0,
+    step=0.05,
+    key="gan_threshold",
+)
+threshold = relative_threshold * model.threshold
+
+
+def show_scored(images: torch.Tensor, captions: list[str]) -> None:
+    """Input, reconstruction and residual of each image in a row, with its score."""
+    out = score_images(model, images)
+    for i, caption in enumerate(captions):
+        relative = float(out["score"][i]) / threshold
+        st.markdown(f"**{caption}**")
+        cols = st.columns(4)
+        cols[0].image(gg.picture(images[i]), caption="input")
+        cols[1].image(gg.picture(out["reconstruction"][i]), caption="reconstruction")
+        cols[2].image(gg.picture(gg.heatmap(out["residual"][i])), caption="residual |x - x̂|")
+        cols[3].metric("Anomaly score", f"{relative:.2f} x threshold")
+        cols[3].write(
+            f"Higher than {float(out['percentile'][i]):.0f} % of unseen normal images. "
+            f"Verdict: **{gg.verdict(relative)}**."
+        )
+
+
+one, defect, test = st.tabs(["Score one image", "Add a defect", "Test set"])
+
+with one:
+    pick = st.radio("Image", ["A test image", "Upload"], horizontal=True, key="gan_pick")
+    if pick == "A test image":
+        if "gan_index" not in st.session_state:
+            st.session_state["gan_index"] = seed() % len(data.test)
+        left, right = st.columns([3, 1])
+        left.number_input(
+            "Test image", min_value=0, max_value=len(data.test) - 1, step=1, key="gan_index"
+        )
+
+        def random_image() -> None:
+            g = torch.Generator().manual_seed(int(st.session_state["gan_index"]) + seed())
+            st.session_state["gan_index"] = int(torch.randint(len(data.test), (1,), generator=g))
+
+        right.button("Random test image", on_click=random_image, key="gan_random")
+        index = int(st.session_state["gan_index"])
+        truth = "anomalous" if data.test_labels[index] else "normal"
+        show_scored(data.test[index : index + 1], [f"{truth} ({data.test_kinds[index]})"])
+    else:
+        upload = st.file_uploader(
+            "Any image Pillow reads (it is centre-cropped to a square and resized to "
+            f"{config.resolution}x{config.resolution})",
+            key="gan_upload",
+        )
+        invert = st.checkbox(
+            "Invert (dark on light, as a digit written on paper)", key="gan_invert"
+        )
+        if upload is not None:
+            try:
+                x = anomalydata.prepare_upload(
+                    upload.getvalue(), upload.name, config.resolution, config.channels
+                )
+            except DataError as error:
+                st.error(str(error))
+            else:
+                show_scored(-x if invert else x, [upload.name])
+
+with defect:
+    normal = torch.nonzero(data.test_labels == 0).flatten()
+    cols = st.columns(3)
+    base = cols[0].number_input(
+        "Normal test image", min_value=0, max_value=len(normal) - 1, step=1, key="gan_base"
+    )
+    kind = cols[1].selectbox("Defect", anomalydata.DEFECTS, key="gan_defect")
+    size = cols[2].slider("Size", 0.05, 0.8, 0.3, 0.05, key="gan_size")
+    cols = st.columns(4)
+    x_at = cols[0].slider("Across", 0.0, 1.0, 0.5, 0.05, key="gan_x")
+    y_at = cols[1].slider("Down", 0.0, 1.0, 0.5, 0.05, key="gan_y")
+    strength = cols[2].slider("Contrast", -1.0, 1.0, -0.8, 0.1, key="gan_strength")
+    angle = cols[3].slider("Angle (scratch)", 0, 180, 30, 5, key="gan_angle")
+    clean = data.test[normal[int(base)]]
+    texture = config.dataset if config.dataset in anomalydata.TEXTURES else None
+    damaged = anomalydata.add_defect(
+        clean, kind, x_at, y_at, size, angle, strength, texture=texture
+    )
+    show_scored(torch.stack([clean, damaged]), ["without the defect", f"with a {kind}"])
+
+with test:
+    here = results.at(threshold)
+    cols = st.columns(5)
+    cols[0].metric("AUROC", f"{results.auroc:.3f}")
+    cols[1].metric("Precision", f"{here['precision']:.2f}")
+    cols[2].metric("Recall", f"{here['recall']:.2f}")
+    cols[3].metric("F1", f"{here['f1']:.2f}")
+    cols[4].metric("False alarms", f"{here['false_alarm_rate']:.1%}")
+    left, right = st.columns(2)
+    left.plotly_chart(gg.histogram(results, threshold), key="gan_hist")
+    right.plotly_chart(gg.roc_figure(results, threshold), key="gan_roc")
+    by_kind = gg.auroc_by_kind(data, results)
+    st.write(
+        f"{len(data.test)} test images ({int(results.labels.sum())} anomalous), never seen "
+        "in training. AUROC of each kind of anomaly against all normal test images: "
+        + ", ".join(f"{kind} {value:.3f}" for kind, value in by_kind.items())
+        + ". The model card compares these with the baselines: python -m benchmarks ganomaly."
+    )
