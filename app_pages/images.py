@@ -4,11 +4,11 @@ import streamlit as st
 import torch
 
 from gallery import images as gi
-from gallery.common import device, load_published, seed, source_caption
+from gallery.common import device, load_published, load_user_model, seed, source_caption
 from hub_models import imagedata
 from hub_models.base import CheckpointError
 from hub_models.imagedata import DataError
-from hub_models.images import KIND_TITLES, interpolate, sample
+from hub_models.images import KIND_TITLES, ImageModel, interpolate, sample
 
 st.title("This emoji does not exist")
 st.write(
@@ -39,7 +39,7 @@ else:
         placeholder="runs/images-demo",
     )
     try:
-        model, user_data = gi.load_user_model(folder, device())
+        model, user_data = load_user_model(ImageModel, folder, device())
     except (CheckpointError, DataError, OSError) as error:
         st.info(str(error)) if not folder.strip() else st.error(str(error))
         st.stop()

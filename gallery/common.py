@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import streamlit as st
 import torch
 
 from hub_models import hub
-from hub_models.base import HubBundle
+from hub_models.base import WEIGHTS_NAME, CheckpointError, HubBundle
 from hub_models.registry import FAMILIES
 
 
@@ -74,3 +77,35 @@ def resolve_published(family: str, name: str) -> hub.Resolved:
 def source_caption(where: hub.Resolved) -> None:
     """Say where the weights came from, and why a fallback was used."""
     st.caption(f"Weights: {where.label}" + (f" — {where.notice}" if where.notice else ""))
+
+
+def load_user_model(
+    bundle: type[HubBundle], folder: str, device: str = "cpu"
+) -> tuple[HubBundle, Path | None]:
+    """A folder written by `python -m training train`; the training data it recorded, if any.
+
+    Loaded once per folder and weights file version, not on every rerun of the page.
+    """
+    if not folder.strip():
+        raise CheckpointError("enter the folder a training run wrote (its --out)")
+    path = Path(folder.strip()).expanduser()
+    weights = path / WEIGHTS_NAME
+    version = weights.stat().st_mtime_ns if weights.is_file() else 0
+    return _load_user_model(bundle, str(path), version, device)
+
+
+@st.cache_resource(show_spinner="Loading model…", max_entries=4)
+def _load_user_model(
+    _bundle: type[HubBundle], path: str, version: int, device: str
+) -> tuple[HubBundle, Path | None]:
+    folder = Path(path)
+    model = _bundle.load_folder(folder, device)
+    data = None
+    record = folder / "training.json"
+    if record.is_file():
+        try:
+            recorded = json.loads(record.read_text()).get("data")
+        except json.JSONDecodeError as error:
+            raise CheckpointError(f"{record} is not valid JSON ({error})") from error
+        data = Path(recorded) if recorded else None
+    return model, data

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,8 +10,7 @@ import streamlit as st
 import torch
 
 from hub_models import imagedata
-from hub_models.base import WEIGHTS_NAME, CheckpointError
-from hub_models.images import KIND_TITLES, FeatureNet, ImageModel, nearest
+from hub_models.images import KIND_TITLES, FeatureNet, nearest
 from hub_models.registry import FAMILIES, IMAGE_DATASETS
 
 FAMILY = FAMILIES["images"]
@@ -92,34 +90,3 @@ def novelty_verdict(ref: Reference, distance: float) -> str:
         f"{share:.0%} of unseen real images are closer to the training set than this one: "
         "not a copy"
     )
-
-
-# -- a model the user trained ----------------------------------------------------------------
-
-
-def load_user_model(folder: str, device: str = "cpu") -> tuple[ImageModel, Path | None]:
-    """A folder written by `python -m training train images`; its training data if recorded.
-
-    Loaded once per folder and weights file version, not on every rerun of the page.
-    """
-    if not folder.strip():
-        raise CheckpointError("enter the folder a training run wrote (its --out)")
-    path = Path(folder.strip()).expanduser()
-    weights = path / WEIGHTS_NAME
-    version = weights.stat().st_mtime_ns if weights.is_file() else 0
-    return _load_user_model(str(path), version, device)
-
-
-@st.cache_resource(show_spinner="Loading model…", max_entries=4)
-def _load_user_model(path: str, version: int, device: str) -> tuple[ImageModel, Path | None]:
-    folder = Path(path)
-    model = ImageModel.load_folder(folder, device)
-    data = None
-    record = folder / "training.json"
-    if record.is_file():
-        try:
-            recorded = json.loads(record.read_text()).get("data")
-        except json.JSONDecodeError as error:
-            raise CheckpointError(f"{record} is not valid JSON ({error})") from error
-        data = Path(recorded) if recorded else None
-    return model, data
