@@ -12,7 +12,14 @@ import torch
 from PIL import Image
 
 from hub_models import anomalydata, imagedata
-from hub_models.ganomaly import Ganomaly, at_threshold, auroc, roc_curve, score_images
+from hub_models.ganomaly import (
+    Ganomaly,
+    at_threshold,
+    auroc,
+    knn_scores,
+    roc_curve,
+    score_images,
+)
 from hub_models.registry import FAMILIES
 
 FAMILY = FAMILIES["ganomaly"]
@@ -45,6 +52,7 @@ class TestScores:
     scores: torch.Tensor  # raw score of every test image
     labels: torch.Tensor
     auroc: float
+    knn_auroc: float  # the k-NN pixel-distance baseline on the same test set
 
     def at(self, threshold: float) -> dict[str, float]:
         return at_threshold(self.scores, self.labels, threshold)
@@ -54,7 +62,8 @@ class TestScores:
 def test_scores(key: str, _model: Ganomaly, _data: anomalydata.AnomalySet) -> TestScores:
     """Scores of the whole test set, computed once per model (``key`` names it)."""
     scores = score_images(_model, _data.test)["score"]
-    return TestScores(scores, _data.test_labels, auroc(scores, _data.test_labels))
+    knn = auroc(knn_scores(_data.train, _data.test), _data.test_labels)
+    return TestScores(scores, _data.test_labels, auroc(scores, _data.test_labels), knn)
 
 
 def heatmap(residual: torch.Tensor) -> np.ndarray:

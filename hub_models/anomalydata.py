@@ -39,10 +39,13 @@ CALIBRATION_FRACTION = 0.1  # of the normal training share
 TEXTURE_CROP = 64  # pixels of the 512x512 photograph per crop, before resizing
 TEXTURE_TRAIN, TEXTURE_CALIBRATION, TEXTURE_TEST = 2000, 200, 300  # crops per split
 # The photograph is cut into a 4x4 grid of 128-pixel tiles; each split crops inside its own
-# tiles (spread over the photograph, so that every split sees its lighting and pattern phases).
+# tiles, spread over the photograph so that every split sees its lighting and pattern phases
+# (with two calibration tiles, grass's uneven lighting put 47 % of normal test crops above the
+# 5 % threshold).
 TEXTURE_TILE = 128
+# Calibration and test tiles each take one tile per row and per column of the grid.
 TEXTURE_TILES = {
-    "calibration": ((0, 1), (3, 2)),
+    "calibration": ((0, 1), (1, 3), (2, 0), (3, 2)),
     "test": ((0, 3), (1, 1), (2, 2), (3, 0)),
 }
 TEXTURE_TILES["train"] = tuple(

@@ -225,7 +225,7 @@ def test_images_page_runs_a_model_trained_on_a_user_folder(tmp_path):
 
 def score_metrics(at: AppTest) -> list[float]:
     """The anomaly scores the page shows, in page order (one image, then the defect pair)."""
-    return [float(m.value.split(" x ")[0]) for m in at.metric if m.label == "Anomaly score"]
+    return [float(m.value.rstrip("×")) for m in at.metric if m.label == "Anomaly score"]
 
 
 def test_ganomaly_page_scores_a_test_image_and_a_random_one():
