@@ -253,3 +253,17 @@ def test_too_few_normal_images_get_a_clear_message(tmp_path, capsys):
     )  # fmt: skip
     assert code == 2
     assert "at least 10 are needed" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("channels", "resolution"), [(3, 32), (1, 64), (3, 16)])
+def test_grey_and_colour_at_any_power_of_two_size(channels, resolution):
+    config = GanomalyConfig(channels=channels, resolution=resolution, width=4, z_dim=8)
+    model = Ganomaly(config).eval()
+    images = torch.rand(5, channels, resolution, resolution) * 2 - 1
+    model.calibrate(images)
+    out = score_images(model, images)
+    assert out["reconstruction"].shape == images.shape
+    assert out["residual"].shape == (5, resolution, resolution)
+    assert out["score"].shape == (5,) and (out["score"] >= 0).all()
+    with pytest.raises(ValueError, match="power of two"):
+        GanomalyConfig(resolution=48)

@@ -42,3 +42,12 @@ def test_every_published_image_repo_is_in_the_braces():
     datasets, kinds = re.search(r"images-\{([^}]*)\}-\{([^}]*)\}", row).groups()
     named = {f"gan-gallery/images-{d}-{k}" for d in datasets.split(",") for k in kinds.split(",")}
     assert named == {m.repo_id for m in FAMILIES["images"].models}
+
+
+def test_every_published_ganomaly_repo_is_in_the_braces():
+    row = next(line for line in README.splitlines() if "`ganomaly`" in line)
+    digits = re.search(r"ganomaly-mnist-\{([^}]*)\}", row).group(1).split(",")
+    textures = re.search(r"ganomaly-\{([^}]*)\}`", row).group(1).split(",")
+    named = {f"gan-gallery/ganomaly-mnist-{d}" for d in digits}
+    named |= {f"gan-gallery/ganomaly-{t}" for t in textures}
+    assert named == {m.repo_id for m in FAMILIES["ganomaly"].models}
