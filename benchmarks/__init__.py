@@ -53,9 +53,16 @@ def _ganomaly_speed(**kw):
     return speed(**kw)
 
 
+def _seqgan(**kw):
+    from benchmarks.seqgan import table
+
+    return table(**kw)
+
+
 # Run only when named: the full toy2d table trains about a hundred GANs (an hour on 2 cores),
-# the GANomaly table 78 models (about half an hour).
-LONG = {"toy2d", "ganomaly"}
+# the GANomaly table 78 models (about half an hour), the SeqGAN oracle table and roll-out
+# timings a few minutes.
+LONG = {"toy2d", "ganomaly", "seqgan"}
 
 BENCHMARKS: dict[str, Callable[..., dict]] = {
     "startup": _startup,  # app cold start: process start -> home page served
@@ -66,4 +73,5 @@ BENCHMARKS: dict[str, Callable[..., dict]] = {
     "images-speed": _images_speed,  # a 64-sample grid; FLOP/s against the matmul peak
     "ganomaly": _ganomaly,  # per-digit and per-texture AUROC with two baselines (long)
     "ganomaly-speed": _ganomaly_speed,  # scoring one image, and a batch
+    "seqgan": _seqgan,  # oracle NLL / held-out NLL table; sampling and roll-out speed (long)
 }

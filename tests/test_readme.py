@@ -51,3 +51,11 @@ def test_every_published_ganomaly_repo_is_in_the_braces():
     named = {f"gan-gallery/ganomaly-mnist-{d}" for d in digits}
     named |= {f"gan-gallery/ganomaly-{t}" for t in textures}
     assert named == {m.repo_id for m in FAMILIES["ganomaly"].models}
+
+
+def test_every_published_seqgan_repo_is_named():
+    row = next(line for line in README.splitlines() if "`seqgan`" in line)
+    corpora = re.search(r"seqgan-\{([^}]*)\}", row).group(1).split(",")
+    named = {f"gan-gallery/seqgan-{c}" for c in corpora} | {"gan-gallery/seqgan-oracle"}
+    assert "`gan-gallery/seqgan-oracle`" in row
+    assert named == {m.repo_id for m in FAMILIES["seqgan"].models}

@@ -224,7 +224,8 @@ class SeqGANTrainer:
         rewards = rollout_rewards(
             data.rollout, model.discriminator, tokens, c.rollouts, ctx.generator
         )
-        loss_g = policy_gradient_loss(model.generator, tokens, rewards)
+        advantages = rewards - rewards.mean(0) if c.reward_baseline else rewards
+        loss_g = policy_gradient_loss(model.generator, tokens, advantages)
         ctx.update(optimizers["adv"], loss_g)
         update_rollout(data.rollout, model.generator, c.rollout_update)
         # (2) Update D on fresh negatives of the new G

@@ -1,0 +1,125 @@
+"""Text generation (SeqGAN): MLE-only and SeqGAN side by side, tokens coloured by reward."""
+
+import pandas as pd
+import streamlit as st
+
+from gallery import seqgan as gs
+from gallery.common import (
+    device,
+    load_published,
+    load_user_model,
+    resolve_published,
+    seed,
+    source_caption,
+)
+from hub_models.base import CheckpointError
+from hub_models.seqgan import SeqGAN
+from hub_models.textdata import TextDataError
+
+st.title("Text generation (SeqGAN)")
+st.write(
+    "An LSTM language model trained by maximum likelihood (left), then further trained as a "
+    "policy whose reward is a CNN discriminator's verdict, estimated for every prefix by "
+    "Monte-Carlo roll-outs (right; Yu et al. 2017). Same seed, same temperature on both sides."
+)
+
+source = st.radio("Model", ["Published", "A folder I trained"], horizontal=True, key="sg_source")
+user_data = None
+if source == "Published":
+    corpus = st.selectbox(
+        "Corpus", gs.corpora(), format_func=lambda c: gs.CORPUS_LABELS.get(c, c), key="sg_corpus"
+    )
+    try:
+        model, where = load_published("seqgan", gs.model_name(corpus), device())
+    except CheckpointError as error:
+        st.error(str(error))
+        st.stop()
+    source_caption(where)
+else:
+    folder = st.text_input(
+        "Output folder of `python -m training train seqgan --corpus=... --data YOUR.txt --out DIR`",
+        key="sg_folder",
+        placeholder="runs/seqgan-demo",
+    )
+    try:
+        model, user_data = load_user_model(SeqGAN, folder, device())
+    except (CheckpointError, OSError) as error:
+        st.info(str(error)) if not folder.strip() else st.error(str(error))
+        st.stop()
+config = model.config
+
+controls = st.columns(4)
+if "sg_seed" not in st.session_state:
+    st.session_state["sg_seed"] = seed()
+controls[0].number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="sg_seed")
+count = controls[1].slider("Samples", 1, 30, 10, key="sg_n")
+temperature = controls[2].slider(
+    "Temperature",
+    0.5,
+    1.5,
+    1.0,
+    0.05,
+    key="sg_temperature",
+    help="Logits are divided by it: below 1 is safer and less varied, above 1 wilder.",
+)
+rollouts = controls[3].select_slider(
+    "Roll-outs per token",
+    [0, 4, 8, 16],
+    value=8,
+    key="sg_rollouts",
+    help="How many completions of each prefix D scores to colour the token; 0 turns colour off.",
+)
+sample_seed = int(st.session_state["sg_seed"])
+
+samples_tab, curves_tab = st.tabs(["Samples", "Oracle experiment"])
+
+with samples_tab:
+    st.caption(
+        "Colour: the token's Monte-Carlo reward, D's mean probability of *real* over "
+        "completions of the prefix ending at it (red: judged fake, green: judged real)."
+    )
+    columns = st.columns(2)
+    rows = {}
+    for column, (which, label) in zip(columns, gs.SIDES.items(), strict=True):
+        found = gs.generate_samples(model, count, sample_seed, temperature, which)
+        rewards = gs.token_rewards(model, found.tokens, rollouts, sample_seed) if rollouts else None
+        column.subheader(label)
+        column.html(gs.rewards_html(found, rewards))
+        if config.corpus != "oracle":
+            try:
+                rows[label] = gs.text_metrics(model, found.texts, user_data)
+            except (TextDataError, OSError) as error:
+                column.warning(
+                    f"The corpus cannot be read, so novelty and BLEU are not shown: {error}"
+                )
+    if rows:
+        st.markdown(
+            "**These samples:** novelty (share not in the training set), BLEU-4 "
+            "against held-out text, self-BLEU-4 (lower: more varied)"
+        )
+        st.dataframe(pd.DataFrame(rows).T.style.format("{:.3f}"))
+
+with curves_tab:
+    oracle = gs.model_name("oracle")
+    try:
+        where = resolve_published("seqgan", oracle)
+    except CheckpointError as error:
+        st.warning(str(error))
+        where = None
+    curves = gs.nll_curves(where.path) if where is not None else None
+    if curves is None:
+        st.info("The oracle model's NLL curves are not available.")
+    else:
+        oracle_model, _ = load_published("seqgan", oracle, device())
+        c = oracle_model.config
+        st.write(
+            "The paper's synthetic benchmark: an LSTM with random N(0, 1) weights is the "
+            "'real' data source. Oracle NLL scores the generator's samples under that oracle "
+            "(quality); held-out NLL scores unseen oracle samples under the generator "
+            "(diversity). The adversarial phase should lower the first without raising the "
+            "second."
+        )
+        st.plotly_chart(gs.curves_figure(curves, c.mle_epochs, c.steps), key="sg_curves")
+        table = gs.benchmark_table(where.path)
+        if table:
+            st.markdown(table)
