@@ -26,7 +26,13 @@ from dataclasses import dataclass
 import torch
 
 from hub_models.base import HubBundle
-from hub_models.images import Discriminator, Generator, ImageConfig, init_dcgan
+from hub_models.images import (
+    Discriminator,
+    Generator,
+    ImageConfig,
+    check_image_shape,
+    init_dcgan,
+)
 
 KINDS = ("ganomaly", "autoencoder")
 KIND_TITLES = {"ganomaly": "GANomaly", "autoencoder": "convolutional autoencoder"}
@@ -100,10 +106,7 @@ class GanomalyConfig:
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, not {self.kind!r}")
-        if self.resolution < 8 or self.resolution & (self.resolution - 1):
-            raise ValueError("resolution must be a power of two, at least 8")
-        if self.channels not in (1, 3):
-            raise ValueError("channels must be 1 (grey) or 3 (RGB)")
+        check_image_shape(self.resolution, self.channels)
         for name in ("z_dim", "width", "steps", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")

@@ -63,6 +63,14 @@ LIMITATIONS = (
 )
 
 
+def check_image_shape(resolution: int, channels: int) -> None:
+    """The DCGAN-style networks double or halve the size at each stage from 4x4."""
+    if resolution < 8 or resolution & (resolution - 1):
+        raise ValueError("resolution must be a power of two, at least 8")
+    if channels not in (1, 3):
+        raise ValueError("channels must be 1 (grey) or 3 (RGB)")
+
+
 @dataclass(frozen=True)
 class ImageConfig:
     """One run: which kind of model, on which data, at which size, trained how."""
@@ -90,12 +98,9 @@ class ImageConfig:
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, not {self.kind!r}")
-        if self.resolution < 8 or self.resolution & (self.resolution - 1):
-            raise ValueError("resolution must be a power of two, at least 8")
         if self.channels == 0:
             object.__setattr__(self, "channels", 1 if self.dataset == "mnist" else 3)
-        if self.channels not in (1, 3):
-            raise ValueError("channels must be 1 (grey) or 3 (RGB)")
+        check_image_shape(self.resolution, self.channels)
         if self.kind == "cgan" and self.num_classes == 0:
             from hub_models.imagedata import DIGITS, EMOJI_GROUPS
 

