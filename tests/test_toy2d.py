@@ -197,8 +197,9 @@ def test_pack_reshapes_points_into_packs():
     x = torch.randn(8, 2)
     out = model.discriminator(x)
     assert out.shape == (2,)
-    # Pack i is points 4i..4i+3 side by side.
-    assert torch.allclose(out[1], model.discriminator.net(x[4:].reshape(1, 8)).squeeze())
+    # Pack i is points 4i..4i+3 side by side. A batch of two packs and a batch of one round
+    # differently: with the default atol=1e-8, an output near zero failed for some seeds.
+    assert torch.allclose(out[1], model.discriminator.net(x[4:].reshape(1, 8)).squeeze(), atol=1e-6)
     assert toy2d.critic_field(model, RING.extent(), 6).shape == (6, 6)
     assert toy2d.generator_directions(model, x).shape == (8, 2)
     with pytest.raises(ValueError, match="pack"):
