@@ -85,14 +85,22 @@ with samples_tab:
         rewards = gs.token_rewards(model, found.tokens, rollouts, sample_seed) if rollouts else None
         column.subheader(label)
         column.html(gs.rewards_html(found, rewards))
-        if config.corpus != "oracle":
+        if config.corpus == "oracle":
+            rows[label] = {"oracle NLL (quality)": gs.oracle_nll(model, found.tokens)}
+        else:
             try:
                 rows[label] = gs.text_metrics(model, found.texts, user_data)
             except (TextDataError, OSError) as error:
                 column.warning(
                     f"The corpus cannot be read, so novelty and BLEU are not shown: {error}"
                 )
-    if rows:
+    if rows and config.corpus == "oracle":
+        st.markdown(
+            "**These samples:** mean per-token NLL under the oracle that made the training "
+            "data (lower: more like it)"
+        )
+        st.dataframe(pd.DataFrame(rows).T.style.format("{:.3f}"))
+    elif rows:
         st.markdown(
             "**These samples:** novelty (share not in the training set), BLEU-4 "
             "against held-out text, self-BLEU-4 (lower: more varied)"

@@ -14,7 +14,18 @@ from safetensors.torch import load_file
 
 from hub_models import textdata
 from hub_models.registry import FAMILIES
-from hub_models.seqgan import SeqGAN, bleu, novelty, rollout_rewards, sample, self_bleu
+from hub_models.seqgan import (
+    Generator,
+    SeqGAN,
+    SeqGANConfig,
+    bleu,
+    make_oracle,
+    nll,
+    novelty,
+    rollout_rewards,
+    sample,
+    self_bleu,
+)
 
 FAMILY = FAMILIES["seqgan"]
 CORPUS_LABELS = {
@@ -116,6 +127,16 @@ def text_metrics(model: SeqGAN, texts: list[str], path: Path | None = None) -> d
 
 
 # -- the oracle experiment ---------------------------------------------------------------------
+
+
+@st.cache_resource(show_spinner="Rebuilding the oracle…", max_entries=2)
+def _oracle(config: SeqGANConfig) -> Generator:
+    return make_oracle(config)
+
+
+def oracle_nll(model: SeqGAN, tokens: torch.Tensor) -> float:
+    """Mean per-token NLL of sequences under the oracle the model was trained against."""
+    return nll(_oracle(model.config), tokens.cpu())
 
 
 def nll_curves(folder: Path) -> dict[str, list[float]] | None:

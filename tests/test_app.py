@@ -342,6 +342,11 @@ def test_seqgan_page_every_corpus(corpus):
     at.selectbox(key="sg_corpus").set_value(corpus).run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert f"seqgan-{corpus}" in " ".join(c.value for c in at.caption)
+    table = at.dataframe[0].value
+    assert list(table.index) == ["MLE only", "SeqGAN"]
+    if corpus == "oracle":
+        assert list(table.columns) == ["oracle NLL (quality)"]
+        assert (table.iloc[:, 0] > 5).all()  # above the oracle's own entropy
 
 
 def test_seqgan_page_oracle_curves_and_table():
