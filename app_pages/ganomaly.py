@@ -53,6 +53,7 @@ config = model.config
 if not model.calibrated:
     st.error("This model carries no score calibration; train it again with this version.")
     st.stop()
+data = results = None
 try:
     data = gg.test_set(
         config.dataset,
@@ -61,10 +62,10 @@ try:
         config.channels,
         str(data_folder) if data_folder else None,
     )
-except DataError as error:
-    st.error(f"The model's test data cannot be read: {error}")
-    st.stop()
-results = gg.test_scores(key, model, data)
+    results = gg.test_scores(key, model, data)
+except DataError as error:  # e.g. the training folder moved: uploads can still be scored
+    st.warning(f"The model's test images cannot be read ({error}); you can still upload one.")
+NEEDS_DATA = "This needs the model's test images, which cannot be read (see above)."
 
 relative_threshold = top[2].slider(
     "Threshold (x the default; 1 flags 5 % of unseen normal images)",
@@ -94,10 +95,58 @@ def show_scored(images: torch.Tensor, captions: list[str]) -> None:
         )
 
 
+def defect_view(data) -> None:
+    normal = torch.nonzero(data.test_labels == 0).flatten()
+    cols = st.columns(3)
+    base = cols[0].number_input(
+        "Normal test image", min_value=0, max_value=len(normal) - 1, step=1, key="gan_base"
+    )
+    kind = cols[1].selectbox("Defect", anomalydata.DEFECTS, key="gan_defect")
+    size = cols[2].slider("Size", 0.05, 0.8, 0.3, 0.05, key="gan_size")
+    cols = st.columns(4)
+    x_at = cols[0].slider("Across", 0.0, 1.0, 0.5, 0.05, key="gan_x")
+    y_at = cols[1].slider("Down", 0.0, 1.0, 0.5, 0.05, key="gan_y")
+    strength = cols[2].slider("Contrast", -1.0, 1.0, -0.8, 0.1, key="gan_strength")
+    angle = cols[3].slider("Angle (scratch)", 0, 180, 30, 5, key="gan_angle")
+    clean = data.test[normal[int(base)]]
+    texture = config.dataset if config.dataset in anomalydata.TEXTURES else None
+    damaged = anomalydata.add_defect(
+        clean, kind, x_at, y_at, size, angle, strength, texture=texture
+    )
+    show_scored(torch.stack([clean, damaged]), ["without the defect", f"with a {kind}"])
+
+
+def test_set_view(data, results) -> None:
+    here = results.at(threshold)
+    cols = st.columns(5)
+    cols[0].metric(
+        "AUROC",
+        f"{results.auroc:.3f}",
+        delta=f"{results.auroc - results.knn_auroc:+.3f} vs k-NN pixels",
+        help=f"The k-NN baseline (mean pixel distance to the 5 nearest training images) "
+        f"reaches {results.knn_auroc:.3f} on the same test set.",
+    )
+    cols[1].metric("Precision", f"{here['precision']:.2f}")
+    cols[2].metric("Recall", f"{here['recall']:.2f}")
+    cols[3].metric("F1", f"{here['f1']:.2f}")
+    cols[4].metric("False alarms", f"{here['false_alarm_rate']:.1%}")
+    left, right = st.columns(2)
+    left.plotly_chart(gg.histogram(results, threshold), key="gan_hist")
+    right.plotly_chart(gg.roc_figure(results, threshold), key="gan_roc")
+    by_kind = gg.auroc_by_kind(data, results)
+    st.write(
+        f"{len(data.test)} test images ({int(results.labels.sum())} anomalous), never seen "
+        "in training. AUROC of each kind of anomaly against all normal test images: "
+        + ", ".join(f"{kind} {value:.3f}" for kind, value in by_kind.items())
+        + ". The model card compares these with the baselines: python -m benchmarks ganomaly."
+    )
+
+
 one, defect, test = st.tabs(["Score one image", "Add a defect", "Test set"])
 
 with one:
-    pick = st.radio("Image", ["A test image", "Upload"], horizontal=True, key="gan_pick")
+    sources = ["A test image", "Upload"] if data is not None else ["Upload"]
+    pick = st.radio("Image", sources, horizontal=True, key="gan_pick")
     if pick == "A test image":
         if "gan_index" not in st.session_state:  # start on an anomaly: the residual shows why
             first_anomaly = int(torch.nonzero(data.test_labels)[0])
@@ -135,47 +184,14 @@ with one:
             else:
                 show_scored(-x if invert else x, [upload.name])
 
-with defect:
-    normal = torch.nonzero(data.test_labels == 0).flatten()
-    cols = st.columns(3)
-    base = cols[0].number_input(
-        "Normal test image", min_value=0, max_value=len(normal) - 1, step=1, key="gan_base"
-    )
-    kind = cols[1].selectbox("Defect", anomalydata.DEFECTS, key="gan_defect")
-    size = cols[2].slider("Size", 0.05, 0.8, 0.3, 0.05, key="gan_size")
-    cols = st.columns(4)
-    x_at = cols[0].slider("Across", 0.0, 1.0, 0.5, 0.05, key="gan_x")
-    y_at = cols[1].slider("Down", 0.0, 1.0, 0.5, 0.05, key="gan_y")
-    strength = cols[2].slider("Contrast", -1.0, 1.0, -0.8, 0.1, key="gan_strength")
-    angle = cols[3].slider("Angle (scratch)", 0, 180, 30, 5, key="gan_angle")
-    clean = data.test[normal[int(base)]]
-    texture = config.dataset if config.dataset in anomalydata.TEXTURES else None
-    damaged = anomalydata.add_defect(
-        clean, kind, x_at, y_at, size, angle, strength, texture=texture
-    )
-    show_scored(torch.stack([clean, damaged]), ["without the defect", f"with a {kind}"])
 
+with defect:
+    if data is None:
+        st.info(NEEDS_DATA)
+    else:
+        defect_view(data)
 with test:
-    here = results.at(threshold)
-    cols = st.columns(5)
-    cols[0].metric(
-        "AUROC",
-        f"{results.auroc:.3f}",
-        delta=f"{results.auroc - results.knn_auroc:+.3f} vs k-NN pixels",
-        help=f"The k-NN baseline (mean pixel distance to the 5 nearest training images) "
-        f"reaches {results.knn_auroc:.3f} on the same test set.",
-    )
-    cols[1].metric("Precision", f"{here['precision']:.2f}")
-    cols[2].metric("Recall", f"{here['recall']:.2f}")
-    cols[3].metric("F1", f"{here['f1']:.2f}")
-    cols[4].metric("False alarms", f"{here['false_alarm_rate']:.1%}")
-    left, right = st.columns(2)
-    left.plotly_chart(gg.histogram(results, threshold), key="gan_hist")
-    right.plotly_chart(gg.roc_figure(results, threshold), key="gan_roc")
-    by_kind = gg.auroc_by_kind(data, results)
-    st.write(
-        f"{len(data.test)} test images ({int(results.labels.sum())} anomalous), never seen "
-        "in training. AUROC of each kind of anomaly against all normal test images: "
-        + ", ".join(f"{kind} {value:.3f}" for kind, value in by_kind.items())
-        + ". The model card compares these with the baselines: python -m benchmarks ganomaly."
-    )
+    if results is None:
+        st.info(NEEDS_DATA)
+    else:
+        test_set_view(data, results)

@@ -398,3 +398,28 @@ def test_seqgan_page_runs_a_model_trained_on_a_user_text_file(tmp_path):
     at.run()
     assert not at.exception
     assert "binary" in " ".join(w.value for w in at.warning)
+
+
+def test_ganomaly_page_without_its_test_images_still_scores_uploads(tmp_path):
+    import shutil
+
+    from PIL import Image
+
+    from training import cli
+
+    data = tmp_path / "tiles"
+    data.mkdir()
+    for i in range(12):
+        Image.new("L", (20, 20), 100 + i).save(data / f"{i}.png")
+    out = tmp_path / "run"
+    args = ["train", "ganomaly", "--preset", "tiny", "--data", str(data), "--out", str(out)]
+    assert cli.main(args) == 0
+    shutil.rmtree(data)  # the training folder is gone
+    at = open_page("ganomaly.py")
+    at.radio(key="gan_source").set_value("A folder I trained").run()
+    at.text_input(key="gan_folder").input(str(out)).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert "cannot be read" in " ".join(w.value for w in at.warning)
+    assert at.radio(key="gan_pick").options == ["Upload"]
+    at.file_uploader(key="gan_upload").set_value(("a.png", png_bytes(), "image/png")).run()
+    assert len(score_metrics(at)) == 1
