@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from benchmarks.timing import median_seconds
 from hub_models import anomalydata, hub
 from hub_models.ganomaly import Ganomaly, auroc, knn_scores, score_images
 from hub_models.registry import FAMILIES
@@ -194,14 +195,7 @@ def speed(quick: bool = False, verbose: bool = True) -> dict:
     threads = torch.get_num_threads()
 
     def median_ms(images: torch.Tensor, n: int, forward=None) -> float:
-        run = forward or (lambda: score_images(model, images))
-        run()  # warm up
-        times = []
-        for _ in range(n):
-            began = time.perf_counter()
-            run()
-            times.append(time.perf_counter() - began)
-        return 1000 * statistics.median(times)
+        return 1000 * median_seconds(forward or (lambda: score_images(model, images)), n)
 
     def all_threads_one_image():
         with torch.inference_mode():

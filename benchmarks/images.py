@@ -9,11 +9,11 @@ in the same process.
 
 from __future__ import annotations
 
-import statistics
 import time
 
 import torch
 
+from benchmarks.timing import median_seconds
 from hub_models import hub, imagedata
 from hub_models.images import ImageConfig, ImageModel, pixel_gaussian, sample
 from hub_models.registry import FAMILIES, IMAGE_DATASETS
@@ -150,16 +150,6 @@ def matmul_peak(seconds: float = 1.0, n: int = 1024) -> float:
     return best
 
 
-def _median_seconds(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        began = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - began)
-    return statistics.median(times)
-
-
 def speed(quick: bool = False, verbose: bool = True) -> dict:
     """64 samples at 64x64 (the gpu64 architecture) and at 32x32 (published demo models)."""
     from training import trainers
@@ -176,7 +166,7 @@ def speed(quick: bool = False, verbose: bool = True) -> dict:
         for layout in ("contiguous", "channels_last"):
             if layout == "channels_last":
                 model = model.to(memory_format=torch.channels_last)
-            seconds = _median_seconds(lambda m=model: sample(m, 64, 0), repeats)
+            seconds = median_seconds(lambda m=model: sample(m, 64, 0), repeats)
             out[f"{preset}_{layout}"] = {
                 "resolution": config.resolution,
                 "grid64_ms": round(seconds * 1000, 1),

@@ -12,11 +12,11 @@ the authors' naive loop), generation tokens/s and the time of one adversarial G 
 from __future__ import annotations
 
 import itertools
-import statistics
 import time
 
 import torch
 
+from benchmarks.timing import median_seconds
 from hub_models import hub
 from hub_models.registry import FAMILIES
 from hub_models.seqgan import (
@@ -97,16 +97,6 @@ def at_same_quality(rows: dict[str, dict[str, float]]) -> float | None:
 # -- speed -----------------------------------------------------------------------------------
 
 
-def _median_seconds(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        began = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - began)
-    return statistics.median(times)
-
-
 def speed(model: SeqGAN, quick: bool) -> dict[str, float]:
     c = model.config
     repeats = 3 if quick else 10
@@ -114,20 +104,20 @@ def speed(model: SeqGAN, quick: bool) -> dict[str, float]:
     probs = torch.softmax(torch.randn(1024, c.vocab_size, generator=g) * 3, 1)
     u = torch.rand(1024, generator=g)
     out: dict[str, float] = {"threads": torch.get_num_threads()}
-    out["inverse_cdf_ms"] = 1000 * _median_seconds(lambda: inverse_cdf(probs, u), repeats * 5)
-    out["multinomial_ms"] = 1000 * _median_seconds(
+    out["inverse_cdf_ms"] = 1000 * median_seconds(lambda: inverse_cdf(probs, u), repeats * 5)
+    out["multinomial_ms"] = 1000 * median_seconds(
         lambda: torch.multinomial(probs, 1, generator=g), repeats * 5
     )
     out["multinomial_over_inverse_cdf"] = out["multinomial_ms"] / out["inverse_cdf_ms"]
 
     n = 2000 if quick else 10000
-    seconds = _median_seconds(lambda: generate(model.generator, n, c.seq_len, 0), 1 if quick else 3)
+    seconds = median_seconds(lambda: generate(model.generator, n, c.seq_len, 0), 1 if quick else 3)
     out["generation_tokens_per_s"] = n * c.seq_len / seconds
 
     tokens = generate(model.generator, c.batch_size, c.seq_len, 1)
     rollouts = 4 if quick else c.rollouts
     for strategy in ROLLOUT_STRATEGIES:
-        out[f"rollout_{strategy}_s"] = _median_seconds(
+        out[f"rollout_{strategy}_s"] = median_seconds(
             lambda s=strategy: rollout_rewards(
                 model.generator, model.discriminator, tokens, rollouts, g, s
             ),
@@ -150,7 +140,7 @@ def speed(model: SeqGAN, quick: bool) -> dict[str, float]:
         loss.backward()
         optimizer.step()
 
-    out["adversarial_g_step_s"] = _median_seconds(g_step, 1 if quick else 3)
+    out["adversarial_g_step_s"] = median_seconds(g_step, 1 if quick else 3)
     return out
 
 
