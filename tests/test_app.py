@@ -298,7 +298,8 @@ def test_ganomaly_page_scores_an_upload_and_its_inverse():
     assert score_metrics(at)[0] != plain
 
 
-def test_ganomaly_page_runs_a_model_trained_on_a_user_folder(tmp_path):
+def open_user_ganomaly(tmp_path, before_opening=None) -> AppTest:
+    """Train a tiny GANomaly on a folder of grey tiles, then open it on the page."""
     from PIL import Image
 
     from training import cli
@@ -310,9 +311,16 @@ def test_ganomaly_page_runs_a_model_trained_on_a_user_folder(tmp_path):
     out = tmp_path / "run"
     args = ["train", "ganomaly", "--preset", "tiny", "--data", str(data), "--out", str(out)]
     assert cli.main(args) == 0
+    if before_opening is not None:
+        before_opening(data)
     at = open_page("ganomaly.py")
     at.radio(key="gan_source").set_value("A folder I trained").run()
     at.text_input(key="gan_folder").input(str(out)).run()
+    return at
+
+
+def test_ganomaly_page_runs_a_model_trained_on_a_user_folder(tmp_path):
+    at = open_user_ganomaly(tmp_path)
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert len(score_metrics(at)) == 3
 
@@ -403,21 +411,7 @@ def test_seqgan_page_runs_a_model_trained_on_a_user_text_file(tmp_path):
 def test_ganomaly_page_without_its_test_images_still_scores_uploads(tmp_path):
     import shutil
 
-    from PIL import Image
-
-    from training import cli
-
-    data = tmp_path / "tiles"
-    data.mkdir()
-    for i in range(12):
-        Image.new("L", (20, 20), 100 + i).save(data / f"{i}.png")
-    out = tmp_path / "run"
-    args = ["train", "ganomaly", "--preset", "tiny", "--data", str(data), "--out", str(out)]
-    assert cli.main(args) == 0
-    shutil.rmtree(data)  # the training folder is gone
-    at = open_page("ganomaly.py")
-    at.radio(key="gan_source").set_value("A folder I trained").run()
-    at.text_input(key="gan_folder").input(str(out)).run()
+    at = open_user_ganomaly(tmp_path, before_opening=shutil.rmtree)  # the folder is gone
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert "cannot be read" in " ".join(w.value for w in at.warning)
     assert at.radio(key="gan_pick").options == ["Upload"]
