@@ -48,7 +48,7 @@ class Family:
     name: str
     title: str
     tagline: str
-    page: str  # file under app_pages/
+    page: str  # file under pages/
     icon: str
     bundle: type[HubBundle]
     sample: Callable  # (model, n, seed) -> tensor; the smoke test every published model must pass

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 import streamlit as st
-from streamlit.testing.v1 import AppTest
+from streamlit.runtime.pages_manager import PagesManager
+from streamlit.testing.v1 import AppTest, app_test
 
 from hub_models.registry import FAMILIES
 
@@ -14,9 +15,24 @@ APP = str(Path(__file__).resolve().parent.parent / "app.py")
 TIMEOUT = 120
 
 
+class NavigationPagesManager(PagesManager):
+    """AppTest as `streamlit run` sees this app once app.py has called st.navigation.
+
+    Both start by treating a pages/ folder beside the main script as an automatic multipage
+    app (Streamlit's first multipage API). Under `streamlit run`, app.py's st.navigation call
+    turns that off for the life of the server. AppTest resets the flag before every run, so a
+    rerun after switch_page would run the bare page file without app.py's shared sidebar.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+
 @pytest.fixture(autouse=True)
 def offline_app(monkeypatch, tmp_path):
     """Each test starts cold and offline, on the bundled snapshots."""
+    monkeypatch.setattr(app_test, "PagesManager", NavigationPagesManager)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-cache"))
     st.cache_resource.clear()
@@ -31,7 +47,7 @@ def open_page(page: str | None = None) -> AppTest:
     at.run()
     assert not at.exception, at.exception
     if page:
-        at.switch_page(f"app_pages/{page}").run()
+        at.switch_page(f"pages/{page}").run()
         assert not at.exception, at.exception
     return at
 
@@ -50,7 +66,7 @@ def test_sidebar_device_and_seed_are_shared_state():
     assert at.selectbox(key="device_choice").value == "auto"
     assert at.session_state["device"] == "cpu"
     at.number_input(key="seed").set_value(7).run()
-    at.switch_page("app_pages/toy2d_lab.py").run()
+    at.switch_page("pages/toy2d_lab.py").run()
     at.radio(key="lab_mode").set_value("Train live").run()
     assert at.number_input(key="seed").value == 7  # survives the page switch
     assert at.session_state["lab_run_A"].config.seed == 7  # and reaches the page

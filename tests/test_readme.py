@@ -26,7 +26,7 @@ def test_screenshot_exists():
 def test_model_table_lists_every_family_and_page():
     for family in FAMILIES.values():
         row = next(line for line in README.splitlines() if f"`{family.name}`" in line)
-        assert family.title in row and f"app_pages/{family.page}" in row
+        assert family.title in row and f"pages/{family.page}" in row
         assert f"{len(family.models)}:" in row
 
 

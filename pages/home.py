@@ -28,4 +28,4 @@ for index, family in enumerate(FAMILIES.values()):
         st.write(family.tagline)
         if where is not None:
             st.caption(f"{len(family.models)} published models · e.g. {where.label}")
-        st.page_link(f"app_pages/{family.page}", label=f"Open {family.title}", icon=family.icon)
+        st.page_link(f"pages/{family.page}", label=f"Open {family.title}", icon=family.icon)
