@@ -127,8 +127,9 @@ class HubBundle(nn.Module, PyTorchModelHubMixin):
     """
 
     config_class: ClassVar[type]
-    # Dtype of floating weights on disk. float16 halves a bundle; saving rounds the weights in
-    # place first, so the saved model and the one in memory give identical outputs.
+    # Dtype of floating weights on disk. float16 halves a bundle. Saving writes a rounded copy
+    # and leaves the model in memory alone; call round_to_storage() first (training does before
+    # publishing) for the model in memory to give the saved one's outputs exactly.
     storage_dtype: ClassVar[torch.dtype] = torch.float32
 
     def __init__(self, config: Any) -> None:
@@ -161,20 +162,38 @@ class HubBundle(nn.Module, PyTorchModelHubMixin):
         map_location: str = "cpu",
         **_ignored,
     ) -> Self:
-        # The mixin would fall back to pytorch_model.bin and load non-strictly; fetch the files
-        # ourselves so that only safetensors is ever read and every key must match.
+        # The mixin would fall back to pytorch_model.bin and load non-strictly; fetch the two
+        # files ourselves so that only safetensors is ever read and every key must match. The
+        # rest of the repo (card, sample image, replay, evaluation) is not downloaded.
         if Path(model_id).is_dir():
             return cls.load_folder(model_id, map_location)
-        from huggingface_hub import snapshot_download
+        from huggingface_hub import hf_hub_download
+        from huggingface_hub.errors import RemoteEntryNotFoundError
 
-        folder = snapshot_download(
-            model_id,
-            revision=revision,
-            cache_dir=cache_dir,
-            force_download=force_download,
-            local_files_only=local_files_only,
-            token=token,
-        )
+        def download(filename: str, at: str | None) -> Path:
+            return Path(
+                hf_hub_download(
+                    model_id,
+                    filename,
+                    revision=at,
+                    cache_dir=cache_dir,
+                    force_download=force_download,
+                    local_files_only=local_files_only,
+                    token=token,
+                )
+            )
+
+        try:
+            folder = download(WEIGHTS_NAME, revision).parent  # the cache's snapshots/<commit>
+        except RemoteEntryNotFoundError as error:
+            raise CheckpointError(
+                f"{model_id} has no {WEIGHTS_NAME} at revision {revision or 'main'}. Only "
+                "safetensors weights are loaded; pickle checkpoints (.bin, .pt, ...) are refused "
+                "without being downloaded. Publish safetensors weights or retrain with "
+                "`python -m training`."
+            ) from error
+        # The config from the same commit as the weights, even if a push landed in between.
+        download(CONFIG_NAME, folder.name)
         return cls.load_folder(folder, map_location)
 
     @torch.no_grad()
@@ -185,7 +204,7 @@ class HubBundle(nn.Module, PyTorchModelHubMixin):
                 tensor.copy_(tensor.to(self.storage_dtype))
 
     def _save_pretrained(self, save_directory: Path) -> None:
-        self.round_to_storage()
+        # A rounded copy: saving must not change the model in memory (training may go on).
         state = {
             k: (v.to(self.storage_dtype) if v.is_floating_point() else v)
             .detach()

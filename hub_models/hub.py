@@ -2,11 +2,17 @@
 
 Environment, read at call time so tests and the app can point it elsewhere:
 ``HF_ENDPOINT`` (default https://huggingface.co; mirrors and self-hosted hubs work),
-``HF_HUB_OFFLINE``, ``HF_HUB_CACHE`` / ``HF_HOME``, ``HF_TOKEN`` (or the ``hf auth login`` file).
+``HF_HUB_OFFLINE``, ``HF_HUB_CACHE`` / ``HF_HOME`` / ``XDG_CACHE_HOME``, ``HF_TOKEN`` (or the
+``hf auth login`` file).
 
-One short reachability probe per endpoint per process decides whether the Hub is tried at
-all, so an offline machine falls back to the bundled snapshot at once instead of sitting in
-huggingface_hub's retry loop.
+A short reachability probe decides whether the Hub is tried at all, so an offline machine falls
+back to the bundled snapshot at once instead of sitting in huggingface_hub's retry loop. Its
+answer expires: a failed probe is retried after UNREACHABLE_SECONDS, a good one after
+REACHABLE_SECONDS, so one network blip does not pin a long-running app to bundled weights.
+
+Resolving downloads only the files a model needs to load (``model.safetensors`` and
+``config.json``); ``fetch_file`` gets any other file of the repo (``sample.png``,
+``replay.safetensors``, ``eval.json``...) on demand, from the same revision.
 """
 
 from __future__ import annotations
@@ -15,22 +21,32 @@ import hashlib
 import http.client
 import os
 import threading
+import time
 import urllib.parse
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Literal
 
-from hub_models.base import WEIGHTS_NAME, CheckpointError, HubBundle
+from hub_models.base import CONFIG_NAME, WEIGHTS_NAME, CheckpointError, HubBundle
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 PROBE_SECONDS = 1.5
+REACHABLE_SECONDS = 300.0  # how long a server that answered is trusted to stay up
+UNREACHABLE_SECONDS = 30.0  # how soon a failed probe is tried again
+MODEL_FILES = (WEIGHTS_NAME, CONFIG_NAME)  # what loading needs; everything else is on demand
 Source = Literal["hub", "cache", "bundled", "local"]
 
 
 @dataclass(frozen=True)
 class Resolved:
-    """Where a model's files were found, and which revision they are."""
+    """Where a model's files were found, and which revision they are.
+
+    For "hub" and "cache", ``path`` is the HF cache snapshot of ``revision`` (a commit) and holds
+    the files resolve() was asked for; ``fetch_file`` adds others. "bundled" and "local" folders
+    hold every file.
+    """
 
     repo_id: str
     path: Path
@@ -54,12 +70,21 @@ def endpoint() -> str:
 
 
 def hub_cache() -> Path:
-    if os.environ.get("HF_HUB_CACHE"):
-        return Path(os.environ["HF_HUB_CACHE"])
-    home = os.environ.get("HF_HOME") or os.path.join(
-        os.path.expanduser("~"), ".cache", "huggingface"
+    """The HF cache folder, by huggingface_hub's rules but read from the environment now.
+
+    huggingface_hub computes ``constants.HF_HUB_CACHE`` once, at import, and has no helper that
+    reads the environment later; this follows the same order: HF_HUB_CACHE, the legacy
+    HUGGINGFACE_HUB_CACHE, HF_HOME/hub, XDG_CACHE_HOME/huggingface/hub, ~/.cache/huggingface/hub,
+    with ``~`` and ``$VARS`` expanded. An empty variable counts as unset (huggingface_hub would
+    take it as a relative path).
+    """
+    env = os.environ.get
+    home = env("HF_HOME") or os.path.join(
+        env("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "huggingface"
     )
-    return Path(home) / "hub"
+    home = os.path.expandvars(os.path.expanduser(home))
+    chosen = env("HF_HUB_CACHE") or env("HUGGINGFACE_HUB_CACHE") or os.path.join(home, "hub")
+    return Path(os.path.expandvars(os.path.expanduser(chosen)))
 
 
 def offline() -> bool:
@@ -82,18 +107,48 @@ def _probe(url: str, timeout: float) -> bool:
         conn.close()
 
 
-@cache
-def endpoint_reachable(url: str) -> bool:
-    """True if ``url`` answers HTTP within PROBE_SECONDS; asked once per process per URL.
-
-    The probe runs in a daemon thread joined with a deadline, because name resolution ignores
-    socket timeouts and can hang far longer on a machine without network.
-    """
+def _probe_with_deadline(url: str) -> bool:
+    # A daemon thread joined with a deadline, because name resolution ignores socket timeouts
+    # and can hang far longer on a machine without network.
     answer: list[bool] = []
     thread = threading.Thread(target=lambda: answer.append(_probe(url, PROBE_SECONDS)), daemon=True)
     thread.start()
     thread.join(PROBE_SECONDS + 0.5)
     return bool(answer and answer[0])
+
+
+_clock = time.monotonic  # tests replace it to move time on
+
+
+class _Reachability:
+    """Probe answers per URL that expire; concurrent callers of one URL share one probe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._answers: dict[str, tuple[bool, float]] = {}  # url -> (answer, expiry)
+        self._probing: dict[str, threading.Lock] = {}
+
+    def __call__(self, url: str) -> bool:
+        """True if ``url`` answered HTTP within PROBE_SECONDS, probing when the answer expired."""
+        with self._lock:
+            probing = self._probing.setdefault(url, threading.Lock())
+        with probing:  # a second caller waits for the first one's probe instead of probing too
+            with self._lock:
+                known = self._answers.get(url)
+            if known is not None and _clock() < known[1]:
+                return known[0]
+            reachable = _probe_with_deadline(url)
+            lifetime = REACHABLE_SECONDS if reachable else UNREACHABLE_SECONDS
+            with self._lock:
+                self._answers[url] = (reachable, _clock() + lifetime)
+            return reachable
+
+    def cache_clear(self) -> None:
+        with self._lock:
+            self._answers.clear()
+
+
+endpoint_reachable = _Reachability()
 
 
 @cache
@@ -103,22 +158,67 @@ def bundled_revision(folder: Path) -> str:
     return f"sha256:{digest[:12]}"
 
 
-def _cached_snapshot(repo_id: str, revision: str | None) -> Path | None:
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import LocalEntryNotFoundError
+def _snapshot_of(file: str | Path, filename: str) -> Path:
+    """The snapshot folder (snapshots/<commit>) that holds ``file``, the cached ``filename``."""
+    return Path(file).parents[len(PurePosixPath(filename).parts) - 1]
 
-    try:
-        return Path(
-            snapshot_download(
-                repo_id, revision=revision, cache_dir=hub_cache(), local_files_only=True
+
+def _cached_snapshot(repo_id: str, revision: str | None, files: Sequence[str]) -> Path | None:
+    """The cache snapshot of ``revision`` if it holds all ``files``; never touches the network."""
+    from huggingface_hub import try_to_load_from_cache
+
+    snapshot = None
+    for filename in files:
+        try:
+            found = try_to_load_from_cache(
+                repo_id, filename, cache_dir=hub_cache(), revision=revision
             )
+        except ValueError:  # a repo id or file name the cache layout cannot hold
+            return None
+        if not isinstance(found, str):  # not cached, or cached as known to be missing
+            return None
+        snapshot = _snapshot_of(found, filename)
+    return snapshot
+
+
+def _download(repo_id: str, revision: str | None, files: Sequence[str]) -> Path:
+    """Download ``files`` of one commit into the HF cache; returns that commit's snapshot."""
+    from huggingface_hub import hf_hub_download
+
+    snapshot, at = Path(), revision
+    for filename in files:
+        path = hf_hub_download(
+            repo_id,
+            filename,
+            revision=at,
+            endpoint=endpoint(),
+            cache_dir=hub_cache(),
+            etag_timeout=5,
         )
-    except (LocalEntryNotFoundError, FileNotFoundError, ValueError):
-        return None
+        snapshot = _snapshot_of(path, filename)
+        at = snapshot.name  # the rest from the same commit, even if a push lands in between
+    return snapshot
 
 
-def resolve(repo_id: str, bundled: Path | None = None, revision: str | None = None) -> Resolved:
-    """Find a published model's files: a local folder, else the Hub, else cache, else bundled."""
+def resolve(
+    repo_id: str,
+    bundled: Path | None = None,
+    revision: str | None = None,
+    files: Sequence[str] = MODEL_FILES,
+) -> Resolved:
+    """Find a published model's files: a local folder, else the Hub, else cache, else bundled.
+
+    From the Hub or the cache only ``files`` are fetched (by default what loading needs), all of
+    one commit, and all must exist; get any other file with ``fetch_file``.
+
+    A pinned ``revision`` is honoured by the Hub and the cache. The bundled snapshot has no Hub
+    commit, only the content hash of its weights (``bundled_revision``): it is used for a
+    pinned revision only when that revision is exactly this hash; any other pin raises
+    CheckpointError, because whether the bundled weights are that revision cannot be checked
+    offline.
+    """
+    if not files:
+        raise ValueError("resolve() needs at least one file name (MODEL_FILES to load)")
     if Path(repo_id).is_dir():
         return Resolved(repo_id, Path(repo_id), "local", "working copy")
     notice = ""
@@ -127,37 +227,74 @@ def resolve(repo_id: str, bundled: Path | None = None, revision: str | None = No
     elif not endpoint_reachable(endpoint()):
         notice = f"{endpoint()} is unreachable"
     else:
-        from huggingface_hub import snapshot_download
         from huggingface_hub.errors import HfHubHTTPError
 
         try:
-            path = Path(
-                snapshot_download(
-                    repo_id,
-                    revision=revision,
-                    endpoint=endpoint(),
-                    cache_dir=hub_cache(),
-                    etag_timeout=5,
-                )
-            )
+            path = _download(repo_id, revision, files)
             return Resolved(repo_id, path, "hub", path.name)
         except (HfHubHTTPError, OSError, ValueError) as error:
             notice = f"{endpoint()} could not serve {repo_id} ({type(error).__name__})"
-    cached = _cached_snapshot(repo_id, revision)
+    cached = _cached_snapshot(repo_id, revision, files)
     if cached is not None:
         return Resolved(repo_id, cached, "cache", cached.name, notice + "; using the HF cache")
     if bundled is not None and (bundled / WEIGHTS_NAME).is_file():
+        snapshot_revision = bundled_revision(bundled)
+        if revision is not None and revision != snapshot_revision:
+            raise CheckpointError(
+                f"{repo_id} is pinned to revision {revision}, but {notice} and the HF cache at "
+                f"{hub_cache()} does not hold it. The bundled snapshot is revision "
+                f"{snapshot_revision} and the pinned revision cannot be checked offline: "
+                f"reach the Hub once to cache {revision}, or pin {snapshot_revision} (or no "
+                "revision) to accept the bundled weights."
+            )
         return Resolved(
             repo_id,
             bundled,
             "bundled",
-            bundled_revision(bundled),
+            snapshot_revision,
             notice + "; using the snapshot bundled with the app",
         )
     raise CheckpointError(
         f"{repo_id} could not be found: {notice or 'not on the Hub'}, not in the HF cache at "
         f"{hub_cache()}, and no bundled snapshot. Train it with `python -m training train`."
     )
+
+
+def fetch_file(where: Resolved, filename: str) -> Path | None:
+    """One more file of a resolved model (``sample.png``, ``replay.safetensors``...), or None.
+
+    The file comes from the same revision as the weights and is ``where.path / filename``: a
+    local or bundled folder already holds it; for "hub" and "cache" it is taken from the HF
+    cache, else downloaded into that snapshot from ``where.revision``. None when the model has
+    no such file, or when it is not cached and the Hub cannot be asked now (HF_HUB_OFFLINE,
+    endpoint unreachable); any other failure of the Hub raises CheckpointError.
+    """
+    path = where.path / filename
+    if path.is_file():
+        return path
+    if where.source in ("local", "bundled") or offline() or not endpoint_reachable(endpoint()):
+        return None
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError
+
+    try:
+        return Path(
+            hf_hub_download(
+                where.repo_id,
+                filename,
+                revision=where.revision,
+                endpoint=endpoint(),
+                cache_dir=hub_cache(),
+                etag_timeout=5,
+            )
+        )
+    except EntryNotFoundError:  # not in the repo, or the connection dropped and it is not cached
+        return None
+    except (HfHubHTTPError, OSError) as error:
+        raise CheckpointError(
+            f"{endpoint()} could not serve {filename} of {where.repo_id} @ {where.revision} "
+            f"({type(error).__name__}: {error})"
+        ) from error
 
 
 def load(

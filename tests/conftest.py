@@ -17,7 +17,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 @pytest.fixture(autouse=True)
 def _clear_hub_caches():
-    """Forget reachability probes and snapshot hashes of other tests (they are @cache'd)."""
+    """Forget reachability probes and snapshot hashes of other tests (kept per process)."""
     _clear()
     yield
     _clear()

@@ -1,10 +1,12 @@
 """What every family in the registry promises, checked for each one (new families included).
 
 A family is built from its ``tiny`` training preset. Shapes and determinism of its ``sample``
-function, a byte-exact save/load round trip, and strict, safetensors-only loading: a
-mismatched, corrupt, foreign or pickled checkpoint is refused with a message, never loaded.
+function, a byte-exact save/load round trip of the weights rounded to the storage dtype (saving
+leaves the model in memory alone), and strict, safetensors-only loading: a mismatched, corrupt,
+foreign or pickled checkpoint is refused with a message, never loaded.
 """
 
+import copy
 import dataclasses
 import json
 import pathlib
@@ -17,19 +19,29 @@ from safetensors.torch import load_file, save_file
 
 from hub_models.base import CheckpointError, UnsafeCheckpointError
 from hub_models.registry import FAMILIES
-from training import trainers
 
 NAMES = sorted(FAMILIES)
 
 
 def small_config(name: str):
     family = FAMILIES[name]
-    return family.bundle.config_class(**trainers()[name].presets["tiny"])
+    return family.bundle.config_class(**FAMILIES[name].make_trainer().presets["tiny"])
 
 
 def build(name: str, config=None, seed: int = 0):
     torch.manual_seed(seed)
     return FAMILIES[name].bundle(config or small_config(name)).eval()
+
+
+def rounded(model):
+    """A copy of ``model`` as saving stores it: floating weights rounded to its storage dtype."""
+    model = copy.deepcopy(model)
+    model.round_to_storage()
+    return model
+
+
+def bits(tensor: torch.Tensor) -> bytes:
+    return tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
 
 
 def shapes(model) -> dict[str, tuple[int, ...]]:
@@ -92,11 +104,9 @@ LOADERS = ["load_folder", "from_pretrained"]
 
 
 def test_every_family_has_a_trainer_with_a_tiny_preset():
-    registry = trainers()
-    assert set(registry) == set(FAMILIES)
     for name, family in FAMILIES.items():
-        trainer = registry[name]
-        assert trainer.family is family
+        trainer = family.make_trainer()
+        assert trainer.family is family and trainer.family_name == name
         assert "tiny" in trainer.presets and "demo" in trainer.presets
         assert family.models, f"{name} publishes no model"
         assert all(m.repo_id.count("/") == 1 for m in family.models)
@@ -142,15 +152,38 @@ def test_save_load_round_trip_is_exact(name, tmp_path):
     loaded = FAMILIES[name].bundle.load_folder(tmp_path)
     assert loaded.config == config
     assert not loaded.training
-    assert torch.equal(outputs(name, model), outputs(name, loaded))
-    reference = model.state_dict()
+    stored = rounded(model)
+    assert torch.equal(outputs(name, stored), outputs(name, loaded))
+    reference = stored.state_dict()
     for key, value in loaded.state_dict().items():
         assert torch.equal(value, reference[key]), key
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_from_pretrained_local_folder(name, tmp_path):
+def test_save_leaves_the_model_in_memory_unchanged(name, tmp_path):
     model = build(name)
+    dtype = type(model).storage_dtype
+    before = {key: bits(value) for key, value in model.state_dict().items()}
+    if dtype != torch.float32:  # else there is nothing to round and the test proves nothing
+        assert any(
+            not torch.equal(value, value.to(dtype).to(value.dtype))
+            for value in model.state_dict().values()
+            if value.is_floating_point()
+        ), "no weight changes when rounded: pick another seed"
+    model.save_pretrained(tmp_path)
+    after = {key: bits(value) for key, value in model.state_dict().items()}
+    assert after == before  # bit for bit
+    saved = load_file(str(tmp_path / "model.safetensors"))
+    assert saved.keys() == before.keys()
+    for key, value in model.state_dict().items():
+        expected = value.to(dtype) if value.is_floating_point() else value
+        assert saved[key].dtype == expected.dtype, key
+        assert torch.equal(saved[key], expected), key
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_from_pretrained_local_folder(name, tmp_path):
+    model = rounded(build(name))
     model.save_pretrained(tmp_path)
     for source in (tmp_path, str(tmp_path)):
         loaded = FAMILIES[name].bundle.from_pretrained(source)
@@ -222,7 +255,7 @@ def test_pickle_only_folder_is_refused_without_unpickling(name, loader, tmp_path
 @pytest.mark.parametrize("name", NAMES)
 def test_pickle_beside_safetensors_is_never_opened(name, tmp_path):
     folder = tmp_path / "model"
-    model = build(name)
+    model = rounded(build(name))
     model.save_pretrained(folder)
     marker = tmp_path / "unpickled.marker"
     write_pickle_payload(folder / "pytorch_model.bin", marker)
