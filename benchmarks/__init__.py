@@ -1,77 +1,37 @@
-"""Benchmarks: every function takes (quick, verbose) and returns a JSON-able dict."""
+"""Benchmarks: every function takes (quick, verbose) and returns a JSON-able dict.
+
+The frame's own benchmarks are listed here; each family's come from its registry entry
+(``Family.benchmarks``, named by import path), so a new family adds its benchmarks there.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from hub_models.family import import_object
+from hub_models.registry import FAMILIES
 
-def _startup(**kw):
-    from benchmarks.app import startup
-
-    return startup(**kw)
-
-
-def _loading(**kw):
-    from benchmarks.app import loading
-
-    return loading(**kw)
-
-
-def _toy2d(**kw):
-    from benchmarks.toy2d import table
-
-    return table(**kw)
-
-
-def _toy2d_live(**kw):
-    from benchmarks.toy2d import live_speed
-
-    return live_speed(**kw)
-
-
-def _images(**kw):
-    from benchmarks.images import table
-
-    return table(**kw)
-
-
-def _images_speed(**kw):
-    from benchmarks.images import speed
-
-    return speed(**kw)
-
-
-def _ganomaly(**kw):
-    from benchmarks.ganomaly import table
-
-    return table(**kw)
-
-
-def _ganomaly_speed(**kw):
-    from benchmarks.ganomaly import speed
-
-    return speed(**kw)
-
-
-def _seqgan(**kw):
-    from benchmarks.seqgan import table
-
-    return table(**kw)
-
-
-# Run only when named: the full toy2d table trains about a hundred GANs (an hour on 2 cores),
-# the GANomaly table 78 models (about half an hour), the SeqGAN oracle table and roll-out
-# timings a few minutes.
-LONG = {"toy2d", "ganomaly", "seqgan"}
-
-BENCHMARKS: dict[str, Callable[..., dict]] = {
-    "startup": _startup,  # app cold start: process start -> home page served
-    "loading": _loading,  # resolve + load per family: bundled vs HF cache vs loopback Hub
-    "toy2d-live": _toy2d_live,  # lab training speed while the view refreshes
-    "toy2d": _toy2d,  # the PacGAN/VEEGAN mode table over every objective (long)
-    "images": _images,  # FID/KID/PRDC of every image model beside the floor and a baseline
-    "images-speed": _images_speed,  # a 64-sample grid; FLOP/s against the matmul peak
-    "ganomaly": _ganomaly,  # per-digit and per-texture AUROC with two baselines (long)
-    "ganomaly-speed": _ganomaly_speed,  # scoring one image, and a batch
-    "seqgan": _seqgan,  # oracle NLL / held-out NLL table; sampling and roll-out speed (long)
+FRAME: dict[str, str] = {
+    "startup": "benchmarks.app:startup",  # app cold start: process start -> home page served
+    "loading": "benchmarks.app:loading",  # resolve + load per family: bundled, cache, Hub
+    "concurrency": "benchmarks.concurrency:run",  # 8 visitors on a cold server, idle and loaded
+    "gpu": "benchmarks.gpu:run",  # every family on CUDA against the CPU (skips without CUDA)
 }
+FRAME_LONG = ("concurrency",)
+
+
+def _lazy(path: str) -> Callable[..., dict]:
+    def run(**kw) -> dict:
+        return import_object(path)(**kw)
+
+    run.__name__ = path
+    return run
+
+
+BENCHMARKS: dict[str, Callable[..., dict]] = {name: _lazy(path) for name, path in FRAME.items()}
+for _family in FAMILIES.values():
+    BENCHMARKS.update({name: _lazy(path) for name, path in _family.benchmarks.items()})
+
+# Run only when named: they train many models (the toy2d table about a hundred GANs, an hour
+# on 2 cores) or start many browsers.
+LONG = {*FRAME_LONG, *(name for f in FAMILIES.values() for name in f.long_benchmarks)}

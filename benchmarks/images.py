@@ -15,10 +15,12 @@ import torch
 
 from benchmarks.timing import median_seconds
 from hub_models import hub, imagedata
-from hub_models.images import ImageConfig, ImageModel, pixel_gaussian, sample
-from hub_models.registry import FAMILIES, IMAGE_DATASETS
+from hub_models.features import Scorer, features_for
+from hub_models.images import DATASETS, ImageConfig, ImageModel, sample
+from hub_models.metrics import pixel_gaussian
+from hub_models.registry import FAMILIES
 from training.cards import write_benchmark
-from training.images import Scorer, features_for, generate_like
+from training.images import generate_like
 
 FAMILY = FAMILIES["images"]
 COLUMNS = ("fid", "kid", "precision", "recall", "density", "coverage", "nn_ratio", "class_accuracy")
@@ -82,7 +84,7 @@ def markdown(table: dict[str, dict[str, dict[str, float]]]) -> str:
     lines = []
     for dataset, rows in table.items():
         lines += [
-            f"**{IMAGE_DATASETS[dataset]}** (32x32; features of images-{dataset}-features)",
+            f"**{DATASETS[dataset]}** (32x32; features of images-{dataset}-features)",
             "",
             "| model | FID | KID x1000 | precision | recall | density | coverage "
             "| NN ratio | copies | class acc. |",
@@ -109,7 +111,7 @@ def markdown(table: dict[str, dict[str, dict[str, float]]]) -> str:
 def table(quick: bool = False, verbose: bool = True, write_cards: bool | None = None) -> dict:
     """The metric table on both datasets; written into every image card unless --quick."""
     began = time.time()
-    results = {dataset: score_dataset(dataset) for dataset in IMAGE_DATASETS}
+    results = {dataset: score_dataset(dataset) for dataset in DATASETS}
     text = markdown(results)
     if verbose:
         print(text)
@@ -152,9 +154,8 @@ def matmul_peak(seconds: float = 1.0, n: int = 1024) -> float:
 
 def speed(quick: bool = False, verbose: bool = True) -> dict:
     """64 samples at 64x64 (the gpu64 architecture) and at 32x32 (published demo models)."""
-    from training import trainers
 
-    presets = trainers()["images"].presets
+    presets = FAMILIES["images"].make_trainer().presets
     repeats = 5 if quick else 20
     peak = matmul_peak(0.5 if quick else 2.0)
     out: dict = {"threads": torch.get_num_threads(), "matmul_peak_gflops": round(peak / 1e9, 1)}

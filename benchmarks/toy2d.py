@@ -12,7 +12,8 @@ from concurrent.futures import ProcessPoolExecutor
 import torch
 
 from hub_models import toy2d
-from hub_models.registry import FAMILIES, TOY2D_VARIANTS
+from hub_models.registry import FAMILIES
+from hub_models.toy2d import VARIANTS
 from training.cards import write_benchmark
 
 BASELINE = "vanilla"  # the textbook GAN whose collapse the page is about
@@ -87,7 +88,7 @@ def _mean_se(values: list[float]) -> tuple[float, float]:
 def summarise(rows: list[dict]) -> dict:
     summary: dict[str, dict] = {}
     for target in ("ring", "grid"):
-        for slug, title, _ in TOY2D_VARIANTS:
+        for slug, title, _ in VARIANTS:
             runs = [r for r in rows if r["target"] == target and r["variant"] == slug]
             if not runs:
                 continue
@@ -237,7 +238,7 @@ def table(quick: bool = False, verbose: bool = True, write_cards: bool | None = 
     jobs = [
         (target, slug, variant_fields(target, slug, quick), seed)
         for target in ("ring", "grid")
-        for slug, _, _ in TOY2D_VARIANTS
+        for slug, _, _ in VARIANTS
         for seed in range(first)
     ]
     began = time.perf_counter()

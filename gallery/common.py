@@ -1,15 +1,19 @@
-"""What every page shares: the sidebar (device, seed) and cached loading of published models."""
+"""What every page shares: the sidebar (device, seed), cached loading of published models and
+of the user's own runs, and the model picker."""
 
 from __future__ import annotations
 
-import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
 import torch
 
-from hub_models import hub
-from hub_models.base import WEIGHTS_NAME, CheckpointError, HubBundle
+from hub_models import hub, runfiles
+from hub_models.base import CheckpointError, HubBundle
+from hub_models.imagedata import DataError
 from hub_models.registry import FAMILIES
 
 
@@ -74,6 +78,13 @@ def resolve_published(family: str, name: str) -> hub.Resolved:
     return hub.resolve(published.repo_id, published.snapshot)
 
 
+@st.cache_data(show_spinner=False, ttl=300)
+def published_file(family: str, name: str, filename: str) -> Path | None:
+    """One of a published repo's other files (sample.png, replay.safetensors, ...), fetched
+    from the revision its weights came from; None when the repo has none."""
+    return hub.fetch_file(resolve_published(family, name), filename)
+
+
 def source_caption(where: hub.Resolved) -> None:
     """Say where the weights came from, and why a fallback was used."""
     st.caption(f"Weights: {where.label}" + (f" — {where.notice}" if where.notice else ""))
@@ -84,28 +95,75 @@ def load_user_model(
 ) -> tuple[HubBundle, Path | None]:
     """A folder written by `python -m training train`; the training data it recorded, if any.
 
-    Loaded once per folder and weights file version, not on every rerun of the page.
+    Loaded once per bundle type, folder and weights file version, not on every rerun.
     """
     if not folder.strip():
         raise CheckpointError("enter the folder a training run wrote (its --out)")
     path = Path(folder.strip()).expanduser()
-    weights = path / WEIGHTS_NAME
+    weights = path / runfiles.WEIGHTS
     version = weights.stat().st_mtime_ns if weights.is_file() else 0
-    return _load_user_model(bundle, str(path), version, device)
+    name = f"{bundle.__module__}.{bundle.__qualname__}"
+    return _load_user_model(bundle, name, str(path), version, device)
 
 
 @st.cache_resource(show_spinner="Loading model…", max_entries=4)
 def _load_user_model(
-    _bundle: type[HubBundle], path: str, version: int, device: str
+    _bundle: type[HubBundle], bundle_name: str, path: str, version: int, device: str
 ) -> tuple[HubBundle, Path | None]:
+    """``bundle_name`` keys the cache by model type: one folder opened on two pages must not
+    come back as the other page's model."""
     folder = Path(path)
-    model = _bundle.load_folder(folder, device)
-    data = None
-    record = folder / "training.json"
-    if record.is_file():
+    return _bundle.load_folder(folder, device), runfiles.training_data(folder)
+
+
+@dataclass
+class ModelChoice:
+    """What a page's model picker chose."""
+
+    model: HubBundle
+    where: hub.Resolved | None  # a published model's source; None for the user's folder
+    data: Path | None  # the user data a folder was trained on (its --data)
+    key: str  # names the model in caches: the published name, or the folder
+
+
+PUBLISHED, USER_FOLDER = "Published", "A folder I trained"
+
+
+def model_picker_ui(
+    family: str,
+    key: str,
+    choose_published: Callable[[Any], str],
+    train_command: str,
+    source_box: Any = st,
+    choice_box: Any = st,
+) -> ModelChoice:
+    """The "Published / a folder I trained" picker every page shares. ``choose_published``
+    draws the page's own selection of a published model in ``choice_box`` and returns its
+    name; a folder is typed into ``choice_box``. Stops the page with a message when nothing
+    loadable is chosen."""
+    source = source_box.radio(
+        "Model", [PUBLISHED, USER_FOLDER], horizontal=source_box is st, key=f"{key}_source"
+    )
+    if source == PUBLISHED:
+        name = choose_published(choice_box)
         try:
-            recorded = json.loads(record.read_text()).get("data")
-        except json.JSONDecodeError as error:
-            raise CheckpointError(f"{record} is not valid JSON ({error})") from error
-        data = Path(recorded) if recorded else None
-    return model, data
+            model, where = load_published(family, name, device())
+        except CheckpointError as error:
+            st.error(str(error))
+            st.stop()
+        source_caption(where)
+        return ModelChoice(model, where, None, name)
+    folder = choice_box.text_input(
+        f"Output folder of `{train_command}`",
+        key=f"{key}_folder",
+        placeholder=f"runs/{family}-demo",
+    )
+    if not folder.strip():
+        st.info("Enter the folder a training run wrote (its --out).")
+        st.stop()
+    try:
+        model, data = load_user_model(FAMILIES[family].bundle, folder, device())
+    except (CheckpointError, runfiles.RunFolderError, DataError, OSError) as error:
+        st.error(str(error))
+        st.stop()
+    return ModelChoice(model, None, data, folder.strip())

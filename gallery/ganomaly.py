@@ -12,14 +12,8 @@ import torch
 from PIL import Image
 
 from hub_models import anomalydata, imagedata
-from hub_models.ganomaly import (
-    Ganomaly,
-    at_threshold,
-    auroc,
-    knn_scores,
-    roc_curve,
-    score_images,
-)
+from hub_models.ganomaly import Ganomaly, knn_scores, score_images
+from hub_models.metrics import at_threshold, auroc, roc_curve
 from hub_models.registry import FAMILIES
 
 FAMILY = FAMILIES["ganomaly"]

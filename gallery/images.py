@@ -10,8 +10,10 @@ import streamlit as st
 import torch
 
 from hub_models import imagedata
-from hub_models.images import KIND_TITLES, FeatureNet, nearest
-from hub_models.registry import FAMILIES, IMAGE_DATASETS
+from hub_models.features import FeatureNet, features_for
+from hub_models.images import DATASETS, KIND_TITLES
+from hub_models.metrics import nearest
+from hub_models.registry import FAMILIES
 
 FAMILY = FAMILIES["images"]
 DATASET_LABELS = {"emoji": "Emoji", "mnist": "Digits"}
@@ -28,7 +30,7 @@ def kinds() -> list[str]:
 
 def published_datasets() -> list[str]:
     """Emoji first: the page's namesake."""
-    return sorted(IMAGE_DATASETS, key=lambda d: d != "emoji")
+    return sorted(DATASETS, key=lambda d: d != "emoji")
 
 
 @dataclass
@@ -47,8 +49,6 @@ class Reference:
 
 @st.cache_resource(show_spinner="Reading the training set…")
 def reference(dataset: str, resolution: int, channels: int, folder: str | None = None) -> Reference:
-    from training.images import features_for  # the same feature net the metrics use
-
     images = imagedata.load_images(dataset, resolution, channels, Path(folder) if folder else None)
     net = features_for(dataset if folder is None else "", channels)
     train = net.features(images.train)

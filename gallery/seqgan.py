@@ -12,19 +12,19 @@ import streamlit as st
 import torch
 from safetensors.torch import load_file
 
-from hub_models import textdata
 from hub_models.registry import FAMILIES
 from hub_models.seqgan import (
     Generator,
+    SeqData,
     SeqGAN,
     SeqGANConfig,
-    bleu,
     make_oracle,
     nll,
-    novelty,
     rollout_rewards,
     sample,
-    self_bleu,
+    text_data,
+    text_scores,
+    texts,
 )
 
 FAMILY = FAMILIES["seqgan"]
@@ -66,8 +66,7 @@ def generate_samples(model: SeqGAN, n: int, seed: int, temperature: float, which
         else:
             sep = " " if c.level == "word" else ""
             pieces.append([c.tokens[t] + sep if t else "⏎" for t in row[:end]])
-    texts = ["".join(p).rstrip("⏎ ").strip() for p in pieces]
-    return Samples(tokens, pieces, texts)
+    return Samples(tokens, pieces, texts(model, tokens))
 
 
 def token_rewards(model: SeqGAN, tokens: torch.Tensor, rollouts: int, seed: int) -> torch.Tensor:
@@ -106,24 +105,24 @@ def rewards_html(samples: Samples, rewards: torch.Tensor | None) -> str:
 
 
 @st.cache_resource(show_spinner="Reading the corpus…", max_entries=4)
-def corpus_reference(corpus: str, level: str, max_chars: int, path: str | None = None):
-    """Training lines (for novelty) and held-out token lists (BLEU references) of a corpus."""
-    lines = textdata.load_corpus(corpus, Path(path) if path else None, max_chars)
-    train, held = lines.split()
-    return set(train), [textdata.tokenize(line, level) for line in held]
+def corpus_data(_config: SeqGANConfig, config_key: str, path: str | None = None) -> SeqData:
+    """The model's corpus split as its card's metrics split it (training lines, held-out
+    lines); cached per config (``config_key``: its repr) and data file."""
+    return text_data(_config, Path(path) if path else None)
 
 
-def text_metrics(model: SeqGAN, texts: list[str], path: Path | None = None) -> dict[str, float]:
-    c = model.config
-    train, references = corpus_reference(
-        c.corpus, c.level, c.max_chars, str(path) if path else None
-    )
-    hypotheses = [textdata.tokenize(t, c.level) for t in texts]
-    return {
-        "novelty": novelty(texts, train),
-        "BLEU-4 vs held-out": bleu(hypotheses, references),
-        "self-BLEU-4": self_bleu(hypotheses) if len(hypotheses) > 1 else float("nan"),
-    }
+TEXT_SCORE_LABELS = {
+    "novelty": "novelty",
+    "bleu4": "BLEU-4 vs held-out",
+    "self_bleu4": "self-BLEU-4",
+}
+
+
+def text_metrics(model: SeqGAN, lines: list[str], path: Path | None = None) -> dict[str, float]:
+    """The card's novelty and BLEU scores of these samples."""
+    data = corpus_data(model.config, repr(model.config), str(path) if path else None)
+    scores = text_scores(lines, data, model.config.level)
+    return {TEXT_SCORE_LABELS[key]: value for key, value in scores.items()}
 
 
 # -- the oracle experiment ---------------------------------------------------------------------
@@ -139,12 +138,9 @@ def oracle_nll(model: SeqGAN, tokens: torch.Tensor) -> float:
     return nll(_oracle(model.config), tokens.cpu())
 
 
-def nll_curves(folder: Path) -> dict[str, list[float]] | None:
-    """The curves recorded while the oracle model trained (replay.safetensors)."""
-    path = Path(folder) / "replay.safetensors"
-    if not path.is_file():
-        return None
-    frames = load_file(str(path))
+def nll_curves(replay: Path) -> dict[str, list[float]]:
+    """The curves recorded while the oracle model trained (its replay.safetensors)."""
+    frames = load_file(str(replay))
     return {k: v.float().tolist() for k, v in frames.items()}
 
 
@@ -184,8 +180,3 @@ def curves_figure(curves: dict[str, list[float]], mle_epochs: int, steps: int) -
         margin={"l": 10, "r": 10, "t": 30, "b": 10},
     )
     return fig
-
-
-def benchmark_table(folder: Path) -> str | None:
-    path = Path(folder) / "benchmark.md"
-    return path.read_text(encoding="utf-8") if path.is_file() else None

@@ -193,8 +193,9 @@ class Replay:
         return [self.metrics(i) | {"step": int(self.frames["step"][i])} for i in range(len(self))]
 
 
-def load_replay(folder: Path, config: toy2d.Toy2DConfig) -> Replay:
-    frames = load_file(str(Path(folder) / "replay.safetensors"))
+def load_replay(replay: Path, config: toy2d.Toy2DConfig) -> Replay:
+    """A published run's replay frames (its replay.safetensors)."""
+    frames = load_file(str(replay))
     return Replay(config, toy2d.builtin_target(config.target), frames)
 
 

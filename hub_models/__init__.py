@@ -17,15 +17,8 @@ from __future__ import annotations
 def load(repo_id: str, revision: str | None = None, device: str = "cpu"):
     """Load a published model by repo id (Hub, HF cache, then the bundled snapshot)."""
     from hub_models import hub
-    from hub_models.images import FeatureNet
-    from hub_models.registry import FAMILIES, IMAGE_DATASETS, feature_model
+    from hub_models.registry import published
 
-    for family in FAMILIES.values():
-        for published in family.models:
-            if published.repo_id == repo_id:
-                return hub.load(family.bundle, repo_id, published.snapshot, revision, device)
-    for dataset in IMAGE_DATASETS:  # the image metrics' feature extractors
-        published = feature_model(dataset)
-        if published.repo_id == repo_id:
-            return hub.load(FeatureNet, repo_id, published.snapshot, revision, device)
-    raise KeyError(f"{repo_id} is not a model this gallery publishes")
+    family, model = published(repo_id)
+    bundle = getattr(model, "bundle", None) or family.bundle
+    return hub.load(bundle, repo_id, model.snapshot, revision, device)

@@ -20,19 +20,14 @@ second baseline: the mean distance in pixel space to the k nearest training imag
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 
 import torch
 
 from hub_models.base import HubBundle
-from hub_models.images import (
-    Discriminator,
-    Generator,
-    ImageConfig,
-    check_image_shape,
-    init_dcgan,
-)
+from hub_models.blocks import DCGANDiscriminator, DCGANGenerator, check_image_shape, init_dcgan
+from hub_models.family import Dataset, Family, PublishedModel
+from hub_models.imagedata import MNIST
 
 KINDS = ("ganomaly", "autoencoder")
 KIND_TITLES = {"ganomaly": "GANomaly", "autoencoder": "convolutional autoencoder"}
@@ -116,18 +111,6 @@ class GanomalyConfig:
         what = f"{self.anomaly} anomalous" if self.dataset == "mnist" else "defects"
         return f"{KIND_TITLES[self.kind]} on {self.dataset} ({what})"
 
-    def image_config(self) -> ImageConfig:
-        """The DCGAN-style networks' shapes: GANomaly's encoders are DCGAN discriminators with
-        a z_dim output and its decoder is a DCGAN generator, as in the paper."""
-        return ImageConfig(
-            dataset=self.dataset,
-            resolution=self.resolution,
-            channels=self.channels,
-            z_dim=self.z_dim,
-            g_width=self.width,
-            d_width=self.width,
-        )
-
 
 class Ganomaly(HubBundle):
     """Encoder, decoder and second encoder; the discriminator (GANomaly only) is kept so that
@@ -139,12 +122,18 @@ class Ganomaly(HubBundle):
 
     def __init__(self, config: GanomalyConfig) -> None:
         super().__init__(config)
-        shapes = config.image_config()
-        self.encoder = Discriminator(shapes, outputs=config.z_dim)
-        self.decoder = Generator(shapes)
+        # As in the paper: the encoders are DCGAN discriminators with a z_dim output and the
+        # decoder is a DCGAN generator.
+        shape = {
+            "width": config.width,
+            "resolution": config.resolution,
+            "channels": config.channels,
+        }
+        self.encoder = DCGANDiscriminator(outputs=config.z_dim, **shape)
+        self.decoder = DCGANGenerator(z_dim=config.z_dim, **shape)
         if config.kind == "ganomaly":
-            self.encoder2 = Discriminator(shapes, outputs=config.z_dim)
-            self.discriminator = Discriminator(shapes)
+            self.encoder2 = DCGANDiscriminator(outputs=config.z_dim, **shape)
+            self.discriminator = DCGANDiscriminator(**shape)
         init_dcgan(self)
         self.register_buffer("calibration", torch.zeros(QUANTILES))
 
@@ -175,39 +164,21 @@ class Ganomaly(HubBundle):
         self.calibration.copy_(quantiles.to(self.storage_dtype).float().clamp_min(1e-12))
 
 
-SMALL_BATCH = 16  # up to this many images are scored on one CPU thread (see score_images)
-
-
-@contextlib.contextmanager
-def cpu_threads(n: int):
-    """Run the block with ``n`` intra-op CPU threads, then restore the previous setting."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 @torch.inference_mode()
 def score_images(model: Ganomaly, images: torch.Tensor, batch: int = 512) -> dict:
     """Reconstructions, residual maps and scores of a batch of images, in one pass per chunk.
 
     ``score`` is raw; ``relative`` is score / threshold (above 1 = anomalous) and
     ``percentile`` the share of calibration images with a lower score, once calibrated.
-    A few images run on one CPU thread: too little work to split, and with a second thread
-    waiting on a busy core one image took 368 ms instead of 0.9 ms
-    (`python -m benchmarks ganomaly-speed` measures both).
+    Thread counts are the caller's policy (the app sets one for the whole server at start).
     """
     device = next(model.parameters()).device
-    small = device.type == "cpu" and len(images) <= SMALL_BATCH
     recons, scores = [], []
-    with cpu_threads(1) if small else contextlib.nullcontext():
-        for start in range(0, len(images), batch):
-            x = images[start : start + batch].to(device)
-            x_hat, score, _ = model(x)
-            recons.append(x_hat.float().cpu())
-            scores.append(score.float().cpu())
+    for start in range(0, len(images), batch):
+        x = images[start : start + batch].to(device)
+        x_hat, score, _ = model(x)
+        recons.append(x_hat.float().cpu())
+        scores.append(score.float().cpu())
     recon = torch.cat(recons) if recons else images.new_zeros(images.shape)
     score = torch.cat(scores) if scores else images.new_zeros(0)
     out = {
@@ -247,57 +218,65 @@ def knn_scores(train: torch.Tensor, test: torch.Tensor, k: int = KNN_K) -> torch
     return torch.cat(out).float()
 
 
-def auroc(scores: torch.Tensor, labels: torch.Tensor) -> float:
-    """Area under the ROC curve: the probability that a random anomalous image scores above a
-    random normal one, ties counting one half (the Mann-Whitney U statistic)."""
-    scores, labels = scores.double().flatten(), labels.flatten().bool()
-    pos, neg = int(labels.sum()), int((~labels).sum())
-    if pos == 0 or neg == 0:
-        raise ValueError("AUROC needs both normal and anomalous images")
-    order = scores.argsort()
-    sorted_scores = scores[order]
-    ranks = torch.empty_like(scores)
-    ranks[order] = torch.arange(1, len(scores) + 1, dtype=torch.float64)
-    # Average the ranks of tied scores.
-    unique, inverse, counts = torch.unique(sorted_scores, return_inverse=True, return_counts=True)
-    sums = torch.zeros(len(unique), dtype=torch.float64).index_add_(
-        0, inverse, torch.arange(1, len(scores) + 1, dtype=torch.float64)
+# -- the published models ------------------------------------------------------------------
+
+# GANomaly: the paper's digit protocol for the digits named here (each one anomalous in turn,
+# the nine others normal), and each texture with synthetic defects.
+DIGITS = ("0", "2", "7")
+
+
+def _ganomaly_models() -> tuple[PublishedModel, ...]:
+    from hub_models.anomalydata import TEXTURES
+
+    digits = tuple(
+        PublishedModel(
+            f"ganomaly-mnist-{digit}",
+            f"GANomaly on digits, {digit} anomalous",
+            (("dataset", "mnist"), ("anomaly", digit)),
+        )
+        for digit in DIGITS
     )
-    ranks[order] = (sums / counts)[inverse]
-    u = ranks[labels].sum() - pos * (pos + 1) / 2
-    return float(u / (pos * neg))
+    return digits + tuple(
+        PublishedModel(
+            f"ganomaly-{texture}",
+            f"GANomaly on {texture}, synthetic defects",
+            (("dataset", texture),),
+        )
+        for texture in TEXTURES
+    )
 
 
-def roc_curve(scores: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
-    """False- and true-positive rates at every distinct threshold, from strictest to loosest
-    (an image is flagged when its score is >= the threshold)."""
-    scores, labels = scores.double().flatten(), labels.flatten().double()
-    order = scores.argsort(descending=True)
-    s, y = scores[order], labels[order]
-    tp, fp = y.cumsum(0), (1 - y).cumsum(0)
-    last = torch.ones_like(s, dtype=torch.bool)
-    last[:-1] = s[1:] != s[:-1]  # keep the last of each run of ties
-    zero = torch.zeros(1, dtype=torch.float64)
-    return {
-        "fpr": torch.cat([zero, fp[last] / max(1.0, float(fp[-1]))]),
-        "tpr": torch.cat([zero, tp[last] / max(1.0, float(tp[-1]))]),
-        "threshold": torch.cat([torch.tensor([float("inf")], dtype=torch.float64), s[last]]),
-    }
-
-
-def at_threshold(scores: torch.Tensor, labels: torch.Tensor, threshold: float) -> dict:
-    """Precision, recall (detection rate), F1 and false-alarm rate when flagging score >= t."""
-    flagged, labels = scores >= threshold, labels.bool()
-    tp = int((flagged & labels).sum())
-    fp = int((flagged & ~labels).sum())
-    fn = int((~flagged & labels).sum())
-    precision = tp / (tp + fp) if tp + fp else 1.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    negatives = int((~labels).sum())
-    return {
-        "precision": precision,
-        "recall": recall,
-        "f1": f1,
-        "false_alarm_rate": fp / negatives if negatives else 0.0,
-    }
+FAMILY = Family(
+    name="ganomaly",
+    title="Anomaly scoring (GANomaly)",
+    tagline="Score any image for abnormality, see the reconstruction and the residual, "
+    "and choose a threshold on the ROC curve.",
+    page="ganomaly.py",
+    icon=":material/troubleshoot:",
+    bundle=Ganomaly,
+    sample=sample,
+    models=_ganomaly_models(),
+    datasets=(
+        MNIST,
+        Dataset(
+            "textures: brick, grass, gravel (512x512 grey photographs)",
+            "scikit-image's skimage.data; defects drawn by hub_models/anomalydata.py",
+            "CC0",
+            "Texture photographs from scikit-image's data module (public domain).",
+        ),
+    ),
+    papers=("https://arxiv.org/abs/1805.06725",),
+    metric_names=METRIC_NAMES,
+    protocol=PROTOCOL,
+    intended_use=INTENDED_USE,
+    limitations=LIMITATIONS,
+    tags=("gan", "anomaly-detection", "ganomaly"),
+    featured="ganomaly-brick",
+    sample_caption="Test images (normal, then anomalous), their reconstructions and residuals.",
+    trainer="training.ganomaly:GanomalyTrainer",
+    benchmarks={
+        "ganomaly": "benchmarks.ganomaly:table",  # per-setting AUROC with two baselines
+        "ganomaly-speed": "benchmarks.ganomaly:speed",  # scoring one image, and a batch
+    },
+    long_benchmarks=("ganomaly",),
+)

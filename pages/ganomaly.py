@@ -4,10 +4,9 @@ import streamlit as st
 import torch
 
 from gallery import ganomaly as gg
-from gallery.common import device, load_published, load_user_model, seed, source_caption
+from gallery.common import model_picker_ui, seed
 from hub_models import anomalydata
-from hub_models.base import CheckpointError
-from hub_models.ganomaly import Ganomaly, score_images
+from hub_models.ganomaly import score_images
 from hub_models.imagedata import DataError
 
 st.title("Anomaly scoring (GANomaly)")
@@ -19,36 +18,29 @@ st.write(
 )
 
 top = st.columns([1, 2, 2])
-source = top[0].radio("Model", ["Published", "A folder I trained"], key="gan_source")
-data_folder = None
-if source == "Published":
+
+
+def choose_published(box) -> str:
     names = gg.model_names()
-    name = top[1].selectbox(
+    return box.selectbox(
         "What is normal",
         names,
         index=names.index(gg.FAMILY.featured_model.name),
         format_func=gg.model_title,
         key="gan_model",
     )
-    try:
-        model, where = load_published("ganomaly", name, device())
-    except CheckpointError as error:
-        st.error(str(error))
-        st.stop()
-    source_caption(where)
-    key = name
-else:
-    folder = top[1].text_input(
-        "Output folder of `python -m training train ganomaly --data FOLDER --out DIR`",
-        key="gan_folder",
-        placeholder="runs/ganomaly-demo",
-    )
-    try:
-        model, data_folder = load_user_model(Ganomaly, folder, device())
-    except (CheckpointError, DataError, OSError) as error:
-        st.info(str(error)) if not folder.strip() else st.error(str(error))
-        st.stop()
-    key = f"{folder}:{id(model)}"
+
+
+choice = model_picker_ui(
+    "ganomaly",
+    "gan",
+    choose_published,
+    "python -m training train ganomaly --data FOLDER --out DIR",
+    source_box=top[0],
+    choice_box=top[1],
+)
+model, data_folder = choice.model, choice.data
+key = choice.key if choice.where is not None else f"{choice.key}:{id(model)}"
 config = model.config
 if not model.calibrated:
     st.error("This model carries no score calibration; train it again with this version.")

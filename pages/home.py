@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from gallery.common import resolve_published
+from gallery.common import published_file, resolve_published
+from hub_models import runfiles
 from hub_models.base import CheckpointError
 from hub_models.registry import FAMILIES
 
@@ -23,8 +24,9 @@ for index, family in enumerate(FAMILIES.values()):
         except CheckpointError as error:
             st.warning(str(error))
             where = None
-        if where is not None and (where.path / "sample.png").is_file():
-            st.image(str(where.path / "sample.png"), width="stretch")
+        picture = published_file(family.name, published.name, runfiles.SAMPLE) if where else None
+        if picture is not None:
+            st.image(str(picture), width="stretch")
         st.write(family.tagline)
         if where is not None:
             st.caption(f"{len(family.models)} published models · e.g. {where.label}")

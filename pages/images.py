@@ -4,11 +4,11 @@ import streamlit as st
 import torch
 
 from gallery import images as gi
-from gallery.common import device, load_published, load_user_model, seed, source_caption
+from gallery.common import device, load_published, model_picker_ui, seed
 from hub_models import imagedata
 from hub_models.base import CheckpointError
 from hub_models.imagedata import DataError
-from hub_models.images import KIND_TITLES, ImageModel, interpolate, sample
+from hub_models.images import KIND_TITLES, interpolate, sample
 
 st.title("This emoji does not exist")
 st.write(
@@ -17,33 +17,24 @@ st.write(
     "training images show whether it is new or a copy."
 )
 
-source = st.radio("Model", ["Published", "A folder I trained"], horizontal=True, key="img_source")
-config = None
-if source == "Published":
-    left, right = st.columns(2)
+
+def choose_published(box) -> str:
+    left, right = box.columns(2)
     dataset = left.selectbox(
         "Data", gi.published_datasets(), format_func=gi.DATASET_LABELS.get, key="img_dataset"
     )
     kind = right.selectbox("Family", gi.kinds(), format_func=KIND_TITLES.get, key="img_kind")
-    try:
-        model, where = load_published("images", gi.model_name(dataset, kind), device())
-    except CheckpointError as error:
-        st.error(str(error))
-        st.stop()
-    source_caption(where)
-    user_data = None
-else:
-    folder = st.text_input(
-        "Output folder of `python -m training train images --data YOUR_FOLDER --out DIR`",
-        key="img_folder",
-        placeholder="runs/images-demo",
-    )
-    try:
-        model, user_data = load_user_model(ImageModel, folder, device())
-    except (CheckpointError, DataError, OSError) as error:
-        st.info(str(error)) if not folder.strip() else st.error(str(error))
-        st.stop()
-    dataset = model.config.dataset
+    return gi.model_name(dataset, kind)
+
+
+choice = model_picker_ui(
+    "images",
+    "img",
+    choose_published,
+    "python -m training train images --data YOUR_FOLDER --out DIR",
+)
+model, user_data = choice.model, choice.data
+dataset = model.config.dataset
 config = model.config
 
 controls = st.columns([1, 1, 1])
@@ -165,7 +156,7 @@ with morph:
     st.image(imagedata.gif_bytes(frames), caption="the same path, animated")
 
 with compare:
-    if source != "Published":
+    if choice.where is None:
         st.info("Side by side compares the published models of one dataset.")
     else:
         st.write(

@@ -4,16 +4,9 @@ import pandas as pd
 import streamlit as st
 
 from gallery import seqgan as gs
-from gallery.common import (
-    device,
-    load_published,
-    load_user_model,
-    resolve_published,
-    seed,
-    source_caption,
-)
+from gallery.common import device, load_published, model_picker_ui, published_file, seed
+from hub_models import runfiles
 from hub_models.base import CheckpointError
-from hub_models.seqgan import SeqGAN
 from hub_models.textdata import TextDataError
 
 st.title("Text generation (SeqGAN)")
@@ -23,29 +16,21 @@ st.write(
     "Monte-Carlo roll-outs (right; Yu et al. 2017). Same seed, same temperature on both sides."
 )
 
-source = st.radio("Model", ["Published", "A folder I trained"], horizontal=True, key="sg_source")
-user_data = None
-if source == "Published":
-    corpus = st.selectbox(
+
+def choose_published(box) -> str:
+    corpus = box.selectbox(
         "Corpus", gs.corpora(), format_func=lambda c: gs.CORPUS_LABELS.get(c, c), key="sg_corpus"
     )
-    try:
-        model, where = load_published("seqgan", gs.model_name(corpus), device())
-    except CheckpointError as error:
-        st.error(str(error))
-        st.stop()
-    source_caption(where)
-else:
-    folder = st.text_input(
-        "Output folder of `python -m training train seqgan --corpus=... --data YOUR.txt --out DIR`",
-        key="sg_folder",
-        placeholder="runs/seqgan-demo",
-    )
-    try:
-        model, user_data = load_user_model(SeqGAN, folder, device())
-    except (CheckpointError, OSError) as error:
-        st.info(str(error)) if not folder.strip() else st.error(str(error))
-        st.stop()
+    return gs.model_name(corpus)
+
+
+choice = model_picker_ui(
+    "seqgan",
+    "sg",
+    choose_published,
+    "python -m training train seqgan --corpus=... --data YOUR.txt --out DIR",
+)
+model, user_data = choice.model, choice.data
 config = model.config
 
 controls = st.columns(4)
@@ -110,11 +95,11 @@ with samples_tab:
 with curves_tab:
     oracle = gs.model_name("oracle")
     try:
-        where = resolve_published("seqgan", oracle)
+        replay = published_file("seqgan", oracle, runfiles.REPLAY)
     except CheckpointError as error:
         st.warning(str(error))
-        where = None
-    curves = gs.nll_curves(where.path) if where is not None else None
+        replay = None
+    curves = gs.nll_curves(replay) if replay is not None else None
     if curves is None:
         st.info("The oracle model's NLL curves are not available.")
     else:
@@ -128,6 +113,6 @@ with curves_tab:
             "second."
         )
         st.plotly_chart(gs.curves_figure(curves, c.mle_epochs, c.steps), key="sg_curves")
-        table = gs.benchmark_table(where.path)
-        if table:
-            st.markdown(table)
+        table = published_file("seqgan", oracle, runfiles.BENCHMARK)
+        if table is not None:
+            st.markdown(table.read_text(encoding="utf-8"))

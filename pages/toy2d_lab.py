@@ -5,10 +5,12 @@ from __future__ import annotations
 import streamlit as st
 
 from gallery import toy2d_lab as lab
-from gallery.common import device, load_published, seed, source_caption
-from hub_models import toy2d
+from gallery.common import device, load_published, published_file, seed, source_caption
+from hub_models import runfiles, toy2d
 from hub_models.base import CheckpointError
-from hub_models.registry import FAMILIES, TOY2D_VARIANTS
+from hub_models.objectives import OBJECTIVES
+from hub_models.registry import FAMILIES
+from hub_models.toy2d import VARIANTS
 
 FAMILY = FAMILIES["toy2d"]
 TARGET_CHOICES = {
@@ -49,7 +51,10 @@ def show_ui() -> dict[str, bool]:
 @st.cache_resource(show_spinner="Loading replay…")
 def cached_replay(name: str):
     model, where = load_published("toy2d", name, "cpu")
-    return lab.load_replay(where.path, model.config), where
+    replay = published_file("toy2d", name, runfiles.REPLAY)
+    if replay is None:
+        raise CheckpointError(f"{where.label} has no {runfiles.REPLAY} to replay")
+    return lab.load_replay(replay, model.config), where
 
 
 @st.cache_resource(show_spinner=False)
@@ -60,8 +65,8 @@ def cached_animation(name: str, show_key: tuple, title: str):
 
 def replay_ui(show: dict[str, bool]) -> None:
     target = st.radio("Benchmark", ["ring", "grid"], horizontal=True, key="replay_target")
-    slugs = [slug for slug, _, _ in TOY2D_VARIANTS]
-    titles = {slug: title for slug, title, _ in TOY2D_VARIANTS}
+    slugs = [slug for slug, _, _ in VARIANTS]
+    titles = {slug: title for slug, title, _ in VARIANTS}
     c1, c2 = st.columns(2)
     left = c1.selectbox(
         "Left", slugs, index=slugs.index("vanilla"), format_func=titles.get, key="replay_left"
@@ -126,9 +131,9 @@ def target_ui() -> toy2d.Target | None:
 def config_ui(prefix: str, objective: str) -> toy2d.Toy2DConfig:
     objective = st.selectbox(
         "Objective",
-        toy2d.OBJECTIVES,
+        OBJECTIVES,
         key=f"{prefix}_objective",
-        index=toy2d.OBJECTIVES.index(objective),
+        index=OBJECTIVES.index(objective),
     )
     c1, c2, c3 = st.columns(3)
     unrolled = c1.number_input(

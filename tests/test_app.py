@@ -188,7 +188,7 @@ def test_images_page_truncation_interpolation_and_pairs():
 
 @pytest.mark.parametrize(
     ("folder", "message"),
-    [("", "enter the folder"), ("/no/such/folder", "is not a folder")],
+    [("", "Enter the folder"), ("/no/such/folder", "is not a folder")],
     ids=["empty", "missing"],
 )
 def test_images_page_bad_user_folder_gets_a_message(folder, message):
@@ -382,7 +382,7 @@ def test_seqgan_page_oracle_curves_and_table():
 
 @pytest.mark.parametrize(
     ("folder", "message"),
-    [("", "enter the folder"), ("/no/such/folder", "is not a folder")],
+    [("", "Enter the folder"), ("/no/such/folder", "is not a folder")],
     ids=["empty", "missing"],
 )
 def test_seqgan_page_bad_user_folder_gets_a_message(folder, message):
@@ -433,3 +433,19 @@ def test_ganomaly_page_without_its_test_images_still_scores_uploads(tmp_path):
     assert at.radio(key="gan_pick").options == ["Upload"]
     at.file_uploader(key="gan_upload").set_value(("a.png", png_bytes(), "image/png")).run()
     assert len(score_metrics(at)) == 1
+
+
+def test_one_folder_on_two_pages_is_loaded_as_each_pages_model_type(tmp_path):
+    """The cache of a user's runs is keyed by the bundle type too: a toy2d run entered on the
+    emoji page must not come back as the lab's model from the cache."""
+    from gallery.common import load_user_model
+    from hub_models.base import CheckpointError
+    from hub_models.images import ImageModel
+    from hub_models.toy2d import Toy2DConfig, Toy2DGAN
+
+    folder = tmp_path / "run"
+    Toy2DGAN(Toy2DConfig(g_width=8, d_width=8)).save_pretrained(folder)
+    model, _ = load_user_model(Toy2DGAN, str(folder))
+    assert isinstance(model, Toy2DGAN)
+    with pytest.raises(CheckpointError):
+        load_user_model(ImageModel, str(folder))  # its config is not an ImageConfig

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks import toy2d as bench
-from hub_models.registry import TOY2D_VARIANTS
+from hub_models.toy2d import VARIANTS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def rows_with(scores: dict[str, tuple[float, float]], target: str = "grid") -> list[dict]:
     """Three identical seeds per variant with the given (modes, high-quality share)."""
     rows = []
-    for slug, _, _ in TOY2D_VARIANTS:
+    for slug, _, _ in VARIANTS:
         modes, hq = scores.get(slug, (10, 0.5))
         rows += [
             {

@@ -23,7 +23,7 @@ from benchmarks.browser import free_port as closed_port  # free now, closed when
 from hub_models import toy2d
 from hub_models.registry import FAMILIES
 from hub_models.toy2d import Toy2DConfig, Toy2DGAN
-from training import cli, trainers
+from training import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -68,7 +68,10 @@ def test_list_json_has_every_family(capsys):
     assert set(rows) == set(FAMILIES)
     for name, family in FAMILIES.items():
         row = rows[name]
-        assert row["presets"] == list(trainers()[name].presets) and "tiny" in row["presets"]
+        assert (
+            row["presets"] == list(FAMILIES[name].make_trainer().presets)
+            and "tiny" in row["presets"]
+        )
         assert row["models"] == [m.repo_id for m in family.models]
         assert row["config_fields"] == [
             f.name for f in dataclasses.fields(family.bundle.config_class)
@@ -148,10 +151,10 @@ def test_overrides_are_typed():
     ("item", "message"),
     [
         ("--bogus=1", "Toy2DConfig has no field 'bogus'; fields: target, objective"),
-        ("--g_width=wide", "--g_width expects a int, got 'wide'"),
-        ("--g_width=1.5", "--g_width expects a int, got '1.5'"),
-        ("--lr_d=fast", "--lr_d expects a float, got 'fast'"),
-        ("--spectral_norm=maybe", "--spectral_norm expects a bool, got 'maybe'"),
+        ("--g_width=wide", "--g_width expects int, got 'wide'"),
+        ("--g_width=1.5", "--g_width expects int, got '1.5'"),
+        ("--lr_d=fast", "--lr_d expects float, got 'fast'"),
+        ("--spectral_norm=maybe", "--spectral_norm expects true or false, got 'maybe'"),
         (
             "--g_width",
             "unrecognised argument '--g_width'; config fields are given as --field=value",
@@ -160,10 +163,27 @@ def test_overrides_are_typed():
     ],
 )
 def test_bad_override_is_refused_clearly(item, message, tmp_path, capsys):
-    with pytest.raises(SystemExit) as caught:
-        cli.main(["train", "toy2d", "--preset", "tiny", "--out", str(tmp_path / "o"), item])
-    assert message in str(caught.value.code)
+    code, _, err = main(capsys, "train", "toy2d", "--preset", "tiny", "--out", tmp_path / "o", item)
+    assert code == 2
+    assert message in err
     assert not (tmp_path / "o").exists()
+
+
+def test_tuple_fields_parse_from_their_declared_types():
+    """--d_widths=1,2,3 is a tuple of ints (it used to become a tuple of characters)."""
+    from hub_models.seqgan import SeqGANConfig
+
+    values = cli.parse_overrides(SeqGANConfig, ["--d_widths=1,2,3", "--d_counts=4, 5,6"])
+    assert values == {"d_widths": (1, 2, 3), "d_counts": (4, 5, 6)}
+    assert cli.parse_overrides(SeqGANConfig, ["--tokens=a,b"]) == {"tokens": ("a", "b")}
+
+
+def test_a_bad_tuple_item_is_a_clear_error_with_exit_code_2(tmp_path, capsys):
+    code, _, err = main(
+        capsys, "train", "seqgan", "--preset", "tiny", "--out", tmp_path / "o", "--d_widths=1,x"
+    )
+    assert code == 2
+    assert "--d_widths expects int, got 'x'" in err
 
 
 @pytest.mark.parametrize(
@@ -259,7 +279,7 @@ def test_sample_png(trained, tmp_path, capsys):
 def test_sample_with_a_bad_extension(trained, tmp_path, capsys):
     code, _, err = main(capsys, "sample", "toy2d", "--from", trained, "--out", tmp_path / "p.txt")
     assert code == 2
-    assert "written as .png or .csv" in err
+    assert "toy2d samples are written as .csv, .png" in err
     assert not (tmp_path / "p.txt").exists()
 
 

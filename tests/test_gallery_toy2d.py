@@ -74,7 +74,7 @@ def test_replay_views_come_from_saved_frames(tmp_path):
         },
         str(tmp_path / "replay.safetensors"),
     )
-    replay = lab.load_replay(tmp_path, toy2d.Toy2DConfig(target="ring"))
+    replay = lab.load_replay(tmp_path / "replay.safetensors", toy2d.Toy2DConfig(target="ring"))
     assert len(replay) == 3
     view = replay.view(2)
     assert view.step == 30 and view.metrics["modes_covered"] == 1

@@ -12,22 +12,16 @@ from accelerate import Accelerator
 from PIL import Image
 
 from hub_models import anomalydata, hub
-from hub_models.ganomaly import (
-    Ganomaly,
-    GanomalyConfig,
-    at_threshold,
-    auroc,
-    knn_scores,
-    roc_curve,
-    score_images,
-)
+from hub_models.ganomaly import DIGITS as GANOMALY_DIGITS
+from hub_models.ganomaly import Ganomaly, GanomalyConfig, knn_scores, score_images
 from hub_models.imagedata import DataError
-from hub_models.registry import FAMILIES, GANOMALY_DIGITS
-from training import cli, trainers
-from training.loop import StepContext
+from hub_models.metrics import at_threshold, auroc, roc_curve
+from hub_models.registry import FAMILIES
+from training import cli
+from training.base import StepContext
 
 FAMILY = FAMILIES["ganomaly"]
-TINY = trainers()["ganomaly"].presets["tiny"]
+TINY = FAMILIES["ganomaly"].make_trainer().presets["tiny"]
 
 
 def published(name: str) -> Ganomaly:
@@ -193,7 +187,7 @@ def test_a_huge_upload_is_refused_before_decoding(monkeypatch):
 
 @pytest.mark.parametrize("kind", ["ganomaly", "autoencoder"])
 def test_one_training_step_updates_every_network(kind):
-    trainer = trainers()["ganomaly"]
+    trainer = FAMILIES["ganomaly"].make_trainer()
     config = GanomalyConfig(**{**TINY, "kind": kind, "dataset": "brick"})
     data = trainer.prepare_data(config, None)
     torch.manual_seed(0)

@@ -8,31 +8,31 @@ import json
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from hub_models import textdata
+from hub_models.metrics import bleu, novelty, self_bleu
+from hub_models.registry import FAMILIES
 from hub_models.seqgan import (
     ROLLOUT_STRATEGIES,
     Discriminator,
     Generator,
     SeqGAN,
     SeqGANConfig,
-    bleu,
     generate,
     inverse_cdf,
     make_oracle,
     nll,
-    novelty,
     policy_gradient_loss,
     random_tokens,
     rollout_rewards,
     sample,
-    self_bleu,
     update_rollout,
 )
 from hub_models.textdata import TextDataError
-from training import cli, trainers
+from training import cli
 
-TINY = trainers()["seqgan"].presets["tiny"]
+TINY = FAMILIES["seqgan"].make_trainer().presets["tiny"]
 
 
 def tiny_config(**changes) -> SeqGANConfig:
@@ -458,3 +458,34 @@ def test_generated_text_stops_at_the_end_token():
         end = row.index(0) + 1 if 0 in row else len(row)
         assert len(pieces) == end and text == "".join(pieces).rstrip("⏎")
         assert set(text) <= set("abc")
+
+
+class Killed(Exception):
+    pass
+
+
+def test_resume_in_the_adversarial_phase_is_the_run_it_would_have_been(tmp_path):
+    """The roll-out policy (a delayed copy of G beside the bundle) is in the checkpoint."""
+    from training.loop import RunOptions, train
+
+    trainer = FAMILIES["seqgan"].make_trainer()
+    config = SeqGANConfig(**{**TINY, "adv_steps": 3})
+    last = config.steps - 1  # the third adversarial step: the roll-out policy exists by then
+
+    class DiesAtLastStep(type(trainer)):
+        def train_step(self, model, optimizers, data, ctx):
+            if ctx.step == last:
+                raise Killed
+            return super().train_step(model, optimizers, data, ctx)
+
+    straight = train(trainer, config, RunOptions(out=tmp_path / "straight", preset="tiny"))
+    out = tmp_path / "resumed"
+    with pytest.raises(Killed):
+        train(DiesAtLastStep(), config, RunOptions(out=out, preset="tiny", checkpoint_every=1))
+    saved = load_file(str(out / "checkpoint" / "optim.safetensors"))
+    assert any(key.startswith("trainer/rollout.") for key in saved)
+    train(trainer, config, RunOptions(out=out, preset="tiny", resume=True, checkpoint_every=1))
+    expected = load_file(str(straight / "model.safetensors"))
+    got = load_file(str(out / "model.safetensors"))
+    for key in expected:
+        assert torch.equal(expected[key], got[key]), key

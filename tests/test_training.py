@@ -23,12 +23,13 @@ from safetensors.torch import load_file
 
 from benchmarks.browser import free_port
 from hub_models import toy2d
+from hub_models.registry import FAMILIES
 from hub_models.toy2d import Toy2DConfig, Toy2DGAN
-from training import checkpoint, cli, trainers
+from training import checkpoint, cli
 from training.loop import RunOptions, TrainingDiverged, train
 
 ROOT = Path(__file__).resolve().parents[1]
-TRAINER = trainers()["toy2d"]
+TRAINER = FAMILIES["toy2d"].make_trainer()
 TINY = TRAINER.presets["tiny"]
 
 
@@ -432,3 +433,25 @@ def test_two_process_data_parallel_keeps_replicas_identical(tmp_path):
     # Only the main process writes: one log line per logged step, not one per process.
     assert [line["step"] for line in metrics_lines(out)] == [1, 51, 60]
     Toy2DGAN.load_folder(out)
+
+
+def test_resume_with_another_shape_names_the_fields_before_loading_weights(straight_run, tmp_path):
+    """A wider G cannot load the checkpoint's weights: say which fields differ, not a raw
+    RuntimeError from load_state_dict."""
+    out = tmp_path / "run"
+    shutil.copytree(straight_run, out)
+    with pytest.raises(ValueError) as caught:
+        run(tiny(steps=40, g_width=64), out, resume=True)
+    message = str(caught.value)
+    assert "g_width: 32 in the checkpoint, 64 now" in message
+    assert "lr_d" not in message  # only the fields that differ
+
+
+def test_resume_with_another_shape_from_the_cli_exits_2(straight_run, tmp_path, capsys):
+    out = tmp_path / "run"
+    shutil.copytree(straight_run, out)
+    code = cli.main(
+        ["train", "toy2d", "--preset", "tiny", "--out", str(out), "--resume", "--g_width=64"]
+    )
+    assert code == 2
+    assert "g_width: 32 in the checkpoint, 64 now" in capsys.readouterr().err

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+from hub_models import runfiles
 from hub_models.registry import Family
-
-BENCHMARK_NAME = "benchmark.md"  # a benchmark's table, kept beside the model and put in its card
 
 
 def _value(value: Any) -> str:
@@ -70,7 +68,7 @@ def card_text(
         + (f" {d.attribution}" if d.attribution else "")
         for d in family.datasets
     )
-    benchmark = folder / BENCHMARK_NAME
+    benchmark = folder / runfiles.BENCHMARK
     benchmark_section = (
         f"\n## Benchmark (all configurations, several seeds)\n\n"
         f"{benchmark.read_text(encoding='utf-8').strip()}\n"
@@ -145,15 +143,19 @@ def write_card(
     repo_id: str | None = None,
 ) -> None:
     text = card_text(Path(folder), family, config, record, metrics, repo_id)
-    ModelCard(text).save(Path(folder) / "README.md")
+    ModelCard(text).save(Path(folder) / runfiles.CARD)
 
 
 def rewrite_card(folder: Path, family: Family, config: Any, repo_id: str | None = None) -> None:
     """Regenerate a folder's card from its training.json and eval.json (after a benchmark, or
     when publishing names its repo)."""
     folder = Path(folder)
-    record = json.loads((folder / "training.json").read_text())
-    metrics = json.loads((folder / "eval.json").read_text())
+    record = runfiles.read_json(folder, runfiles.TRAINING)
+    metrics = runfiles.read_json(folder, runfiles.EVALUATION)
+    if record is None or metrics is None:
+        raise runfiles.RunFolderError(
+            f"{folder} needs {runfiles.TRAINING} and {runfiles.EVALUATION} to write its card"
+        )
     write_card(folder, family, config, record, metrics, repo_id)
 
 
@@ -163,8 +165,8 @@ def write_benchmark(family: Family, text: str) -> None:
 
     for published in family.models:
         folder = published.snapshot
-        if not (folder / "training.json").is_file():
+        if not (folder / runfiles.TRAINING).is_file():
             continue
-        (folder / BENCHMARK_NAME).write_text(text + "\n", encoding="utf-8")
+        (folder / runfiles.BENCHMARK).write_text(text + "\n", encoding="utf-8")
         config = read_config(folder, family.bundle.config_class)
         rewrite_card(folder, family, config, published.repo_id)

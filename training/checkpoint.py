@@ -1,9 +1,11 @@
 """Atomic, pickle-free training checkpoints.
 
-A checkpoint is a folder: ``model.safetensors``, ``optim.safetensors`` (optimizer tensors and
-RNG states), ``frames.safetensors`` (replay frames so far) and ``state.json`` (step, optimizer
-hyper-parameters). It is written to a temporary folder and renamed into place, so a run killed
-at any instant leaves either the previous checkpoint or the new one, never half of one.
+A checkpoint is a folder: ``model.safetensors``, ``optim.safetensors`` (optimizer tensors, the
+CPU and CUDA RNG states, and what the trainer keeps beside the model, such as SeqGAN's
+roll-out policy), ``frames.safetensors`` (replay frames so far) and ``state.json`` (step,
+optimizer hyper-parameters, config). It is written to a temporary folder and renamed into
+place, so a run killed at any instant leaves either the previous checkpoint or the new one,
+never half of one.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-CURRENT, PREVIOUS = "checkpoint", "checkpoint.old"
+from hub_models import runfiles
+
+CURRENT, PREVIOUS = runfiles.CHECKPOINT, runfiles.PREVIOUS_CHECKPOINT
 
 
 def _flatten_optimizer(
@@ -60,6 +64,7 @@ def save(
     data_rng_states: torch.Tensor,
     frames: dict[str, list[torch.Tensor]],
     extra: dict[str, Any],
+    trainer_state: dict[str, torch.Tensor] | None = None,
 ) -> Path:
     """Write the checkpoint for ``step`` atomically; returns its folder.
 
@@ -71,8 +76,13 @@ def save(
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    save_file(weights, str(tmp / "model.safetensors"))
+    save_file(weights, str(tmp / runfiles.WEIGHTS))
     tensors = {"rng/torch": torch.get_rng_state(), "rng/data": data_rng_states.contiguous()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        for index, state in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"rng/cuda/{index}"] = state
+    for key, value in (trainer_state or {}).items():
+        tensors[f"trainer/{key}"] = value.detach().cpu().contiguous()
     meta = {name: _flatten_optimizer(name, opt, tensors) for name, opt in optimizers.items()}
     save_file(tensors, str(tmp / "optim.safetensors"))
     if frames:
@@ -99,6 +109,11 @@ def latest(out_dir: Path) -> Path | None:
     return None
 
 
+def read_state(folder: Path) -> dict[str, Any]:
+    """The checkpoint's state.json (step, config, ...), read without touching any tensor."""
+    return json.loads((Path(folder) / "state.json").read_text())
+
+
 def load(
     folder: Path,
     model: nn.Module,
@@ -107,13 +122,16 @@ def load(
     rank: int = 0,
 ) -> tuple[int, dict[str, list[torch.Tensor]], dict[str, Any]]:
     """Restore model, optimizers and RNG states (``rank``'s data RNG); returns (step, frames,
-    extra state)."""
-    state = json.loads((folder / "state.json").read_text())
-    model.load_state_dict(load_file(str(folder / "model.safetensors")), strict=True)
+    extra state). ``extra["trainer_state"]`` holds what the trainer kept beside the model."""
+    state = read_state(folder)
+    model.load_state_dict(load_file(str(folder / runfiles.WEIGHTS)), strict=True)
     tensors = load_file(str(folder / "optim.safetensors"))
     for name, optimizer in optimizers.items():
         _restore_optimizer(name, optimizer, state["optimizers"][name], tensors)
     torch.set_rng_state(tensors["rng/torch"])
+    cuda_states = [tensors[k] for k in sorted(tensors) if k.startswith("rng/cuda/")]
+    if cuda_states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(cuda_states[: torch.cuda.device_count()])
     states = tensors["rng/data"]
     if states.dim() == 1 or rank >= len(states):
         raise ValueError(
@@ -127,4 +145,7 @@ def load(
             k: list(v.unbind(0)) for k, v in load_file(str(folder / "frames.safetensors")).items()
         }
     extra = {k: v for k, v in state.items() if k not in ("step", "optimizers")}
+    extra["trainer_state"] = {
+        k[len("trainer/") :]: v for k, v in tensors.items() if k.startswith("trainer/")
+    }
     return state["step"], frames, extra

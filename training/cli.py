@@ -7,15 +7,15 @@ import dataclasses
 import json
 import math
 import sys
+import typing
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from hub_models import hub
+from hub_models import hub, runfiles
 from hub_models.base import CheckpointError, HubBundle
-from hub_models.registry import FAMILIES, Family
-from training import trainers
+from hub_models.registry import FAMILIES, AuxiliaryModel, Family, family
 
 EXAMPLES = """\
 examples:
@@ -31,32 +31,46 @@ Hub access honours HF_ENDPOINT (mirrors, self-hosted hubs), HF_HUB_OFFLINE and H
 """
 
 
+class UsageError(ValueError):
+    """A bad command line: the message says what to type instead (exit code 2)."""
+
+
+def parse_value(name: str, kind: Any, raw: str) -> Any:
+    """``raw`` as the config field's declared type (bool, int, float, str, tuple[X, ...])."""
+    origin = typing.get_origin(kind)
+    if origin is tuple:
+        item = typing.get_args(kind)[0]
+        parts = [part.strip() for part in raw.split(",") if part.strip()]
+        return tuple(parse_value(name, item, part) for part in parts)
+    if kind is bool:
+        if raw.lower() not in ("true", "false", "1", "0", "yes", "no"):
+            raise UsageError(f"--{name} expects true or false, got {raw!r}")
+        return raw.lower() in ("true", "1", "yes")
+    if kind in (int, float, str):
+        try:
+            return kind(raw)
+        except ValueError:
+            raise UsageError(f"--{name} expects {kind.__name__}, got {raw!r}") from None
+    raise UsageError(f"--{name} cannot be set from the command line (type {kind})")
+
+
 def parse_overrides(config_class: type, items: list[str]) -> dict[str, Any]:
-    """Turn ['--lr_d=1e-4', '--spectral_norm=true'] into typed config values."""
-    fields = {f.name: f for f in dataclasses.fields(config_class)}
+    """Turn ['--lr_d=1e-4', '--d_widths=1,2,3'] into values of the config's field types."""
+    fields = [f.name for f in dataclasses.fields(config_class)]
+    types = typing.get_type_hints(config_class)
     values: dict[str, Any] = {}
     for item in items:
         if not item.startswith("--") or "=" not in item:
-            raise SystemExit(
-                f"error: unrecognised argument {item!r}; config fields are given as --field=value"
+            raise UsageError(
+                f"unrecognised argument {item!r}; config fields are given as --field=value"
             )
         name, raw = item[2:].split("=", 1)
         name = name.replace("-", "_")
         if name not in fields:
-            raise SystemExit(
-                f"error: {config_class.__name__} has no field {name!r}; fields: "
-                + ", ".join(fields)
+            raise UsageError(
+                f"{config_class.__name__} has no field {name!r}; fields: " + ", ".join(fields)
             )
-        kind = type(getattr(config_class(), name))
-        try:
-            if kind is bool:
-                if raw.lower() not in ("true", "false", "1", "0", "yes", "no"):
-                    raise ValueError(raw)
-                values[name] = raw.lower() in ("true", "1", "yes")
-            else:
-                values[name] = kind(raw)
-        except ValueError:
-            raise SystemExit(f"error: --{name} expects a {kind.__name__}, got {raw!r}") from None
+        values[name] = parse_value(name, types[name], raw)
     return values
 
 
@@ -147,16 +161,15 @@ def build_parser() -> argparse.ArgumentParser:
                 help="output file: .png for a picture, .csv for the values",
             )
 
+    auxiliary = [m.name for f in FAMILIES.values() for m in f.auxiliary]
     p = sub.add_parser(
-        "features",
-        help="train the classifier whose features the image metrics use",
-        description="Train the feature extractor of a built-in image dataset (a small "
-        "classifier) into hub_models/snapshots/images-DATASET-features, or --out. The image "
-        "family's evaluate and benchmarks score samples in its feature space.",
+        "auxiliary",
+        help="train a model a family needs besides its own (e.g. the image metrics' feature nets)",
+        description="Train one of the families' auxiliary models (" + ", ".join(auxiliary) + ") "
+        "into its bundled snapshot under hub_models/snapshots, or --out.",
     )
-    p.add_argument("dataset", choices=("mnist", "emoji"), help="which built-in dataset")
+    p.add_argument("name", choices=auxiliary, help="which auxiliary model")
     p.add_argument("--out", type=Path, help="output folder (default: the bundled snapshot)")
-    p.add_argument("--epochs", type=int, default=8, help="training epochs (default 8)")
 
     p = sub.add_parser(
         "retrain-published",
@@ -192,10 +205,10 @@ def build_parser() -> argparse.ArgumentParser:
 def config_help() -> str:
     """Every family's config fields with their defaults and each preset's values."""
     lines = ["config fields (--field=value), by family:"]
-    for family in FAMILIES.values():
-        presets = trainers()[family.name].presets
-        lines.append(f"  {family.name} ({family.bundle.config_class.__name__}):")
-        for field in dataclasses.fields(family.bundle.config_class):
+    for spec in FAMILIES.values():
+        presets = spec.make_trainer().presets
+        lines.append(f"  {spec.name} ({spec.bundle.config_class.__name__}):")
+        for field in dataclasses.fields(spec.bundle.config_class):
             preset_values = ", ".join(
                 f"{name}: {values[field.name]}"
                 for name, values in presets.items()
@@ -208,22 +221,14 @@ def config_help() -> str:
     return "\n".join(lines) + "\n"
 
 
-def _training_data(folder: Path) -> Path | None:
-    """The user data a folder was trained on (from its training.json), if any."""
-    record = Path(folder) / "training.json"
-    if record.is_file():
-        data = json.loads(record.read_text()).get("data")
-        return Path(data) if data else None
-    return None
-
-
 def _family_of(folder: Path) -> Family:
-    record = folder / "training.json"
-    if not record.is_file():
+    record = runfiles.read_json(folder, runfiles.TRAINING)
+    if record is None:
         raise CheckpointError(
-            f"{folder} has no training.json: publish folders written by `python -m training train`"
+            f"{folder} has no {runfiles.TRAINING}: publish folders written by "
+            "`python -m training train`"
         )
-    return FAMILIES[json.loads(record.read_text())["family"]]
+    return family(record["family"])
 
 
 def _load(family: Family, source: str | None) -> tuple[HubBundle, hub.Resolved]:
@@ -236,8 +241,8 @@ def _load(family: Family, source: str | None) -> tuple[HubBundle, hub.Resolved]:
     return hub.load(family.bundle, source)
 
 
-def smoke_check(family: Family, model: HubBundle) -> None:
-    out = family.sample(model, 4, 0)
+def smoke_check(sample, model: HubBundle) -> None:
+    out = sample(model, 4, 0)
     if not torch.isfinite(out.float()).all():
         raise CheckpointError("the model's smoke sample is not finite; it cannot be published")
 
@@ -248,135 +253,155 @@ def main(argv: list[str] | None = None) -> int:
     if extra and args.command != "train":
         parser.error(f"unrecognised arguments: {' '.join(extra)}")
     try:
-        return run(args, extra)
-    except (CheckpointError, ValueError, FileNotFoundError) as error:
+        return COMMANDS[args.command](args, extra)
+    except (CheckpointError, runfiles.RunFolderError, ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 
 
-def run(args: argparse.Namespace, extra: list[str]) -> int:
+def list_command(args: argparse.Namespace, extra: list[str]) -> int:
+    rows = [
+        {
+            "family": f.name,
+            "title": f.title,
+            "presets": list(f.make_trainer().presets),
+            "models": [m.repo_id for m in f.models],
+            "auxiliary": [m.repo_id for m in f.auxiliary],
+            "config_fields": [x.name for x in dataclasses.fields(f.bundle.config_class)],
+        }
+        for f in FAMILIES.values()
+    ]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for row in rows:
+        print(f"{row['family']:10} {row['title']} — presets: {', '.join(row['presets'])}")
+        print(f"{'':10} config fields: {', '.join(row['config_fields'])}")
+        for repo in row["models"]:
+            print(f"{'':10} {repo}")
+        for repo in row["auxiliary"]:
+            print(f"{'':10} {repo} (auxiliary)")
+    return 0
+
+
+def train_command(args: argparse.Namespace, extra: list[str]) -> int:
     from training.loop import RunOptions, TrainingDiverged, train
 
-    registry = trainers()
-    if args.command == "list":
-        rows = [
-            {
-                "family": f.name,
-                "title": f.title,
-                "presets": list(registry[f.name].presets),
-                "models": [m.repo_id for m in f.models],
-                "config_fields": [x.name for x in dataclasses.fields(f.bundle.config_class)],
-            }
-            for f in FAMILIES.values()
-        ]
-        if args.json:
-            print(json.dumps(rows, indent=2))
-        else:
-            for row in rows:
-                print(f"{row['family']:10} {row['title']} — presets: {', '.join(row['presets'])}")
-                print(f"{'':10} config fields: {', '.join(row['config_fields'])}")
-                for repo in row["models"]:
-                    print(f"{'':10} {repo}")
-        return 0
-
-    family = FAMILIES[args.family] if hasattr(args, "family") else None
-    if args.command == "train":
-        trainer = registry[args.family]
-        if args.preset not in trainer.presets:
-            raise ValueError(
-                f"unknown preset {args.preset!r}; {args.family} has " + ", ".join(trainer.presets)
-            )
-        overrides = parse_overrides(trainer.family.bundle.config_class, extra)
-        config = trainer.family.bundle.config_class(**{**trainer.presets[args.preset], **overrides})
-        out = args.out or Path("runs") / f"{args.family}-{args.preset}"
-        options = RunOptions(
-            out=out,
-            preset=args.preset,
-            resume=args.resume,
-            data=args.data,
-            log_every=args.log_every,
-            record_every=args.record_every,
-            checkpoint_every=args.checkpoint_every,
-            sample_every=args.sample_every,
-            overrides=overrides,
+    trainer = family(args.family).make_trainer()
+    if args.preset not in trainer.presets:
+        raise UsageError(
+            f"unknown preset {args.preset!r}; {args.family} has " + ", ".join(trainer.presets)
         )
-        try:
-            train(trainer, config, options)
-        except TrainingDiverged as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 3
-        print(f"trained {args.family} into {out}")
-        return 0
+    overrides = parse_overrides(trainer.family.bundle.config_class, extra)
+    config = trainer.family.bundle.config_class(**{**trainer.presets[args.preset], **overrides})
+    out = args.out or Path("runs") / f"{args.family}-{args.preset}"
+    options = RunOptions(
+        out=out,
+        preset=args.preset,
+        resume=args.resume,
+        data=args.data,
+        log_every=args.log_every,
+        record_every=args.record_every,
+        checkpoint_every=args.checkpoint_every,
+        sample_every=args.sample_every,
+        overrides=overrides,
+    )
+    try:
+        train(trainer, config, options)
+    except TrainingDiverged as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 3
+    print(f"trained {args.family} into {out}")
+    return 0
 
-    if args.command == "evaluate":
-        trainer = registry[args.family]
-        model, where = _load(family, args.source)
-        data = trainer.prepare_data(model.config, _training_data(where.path))
-        metrics = trainer.evaluate(model, data)
-        if args.json:
-            print(
-                json.dumps(
-                    {
-                        "model": where.repo_id,
-                        "source": where.source,
-                        "revision": where.revision,
-                        "metrics": metrics,
-                    },
-                    indent=2,
-                )
+
+def evaluate_command(args: argparse.Namespace, extra: list[str]) -> int:
+    spec = family(args.family)
+    trainer = spec.make_trainer()
+    model, where = _load(spec, args.source)
+    data = trainer.prepare_data(model.config, runfiles.training_data(where.path))
+    metrics = trainer.evaluate(model, data)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "model": where.repo_id,
+                    "source": where.source,
+                    "revision": where.revision,
+                    "metrics": metrics,
+                },
+                indent=2,
             )
-        else:
-            print(f"{where.label}")
-            for key, value in metrics.items():
-                shown = "n/a" if isinstance(value, float) and math.isnan(value) else f"{value:.4g}"
-                print(f"  {family.metric_names.get(key, key)}: {shown}")
+        )
         return 0
+    print(f"{where.label}")
+    for key, value in metrics.items():
+        shown = "n/a" if isinstance(value, float) and math.isnan(value) else f"{value:.4g}"
+        print(f"  {spec.metric_names.get(key, key)}: {shown}")
+    return 0
 
-    if args.command == "sample":
-        trainer = registry[args.family]
-        model, where = _load(family, args.source)
-        data = trainer.prepare_data(model.config, _training_data(where.path))
-        trainer.save_samples(model, data, args.n, args.seed, args.out)
-        print(f"wrote {args.n} samples from {where.label} to {args.out}")
-        return 0
 
-    if args.command == "features":
-        from hub_models.registry import feature_model
-        from training.images import train_features
+def sample_command(args: argparse.Namespace, extra: list[str]) -> int:
+    spec = family(args.family)
+    trainer = spec.make_trainer()
+    model, where = _load(spec, args.source)
+    data = trainer.prepare_data(model.config, runfiles.training_data(where.path))
+    trainer.save_samples(model, data, args.n, args.seed, args.out)
+    print(f"wrote {args.n} samples from {where.label} to {args.out}")
+    return 0
 
-        out = args.out or feature_model(args.dataset).snapshot
-        metrics = train_features(args.dataset, out, epochs=args.epochs)
-        print(f"trained the {args.dataset} feature net into {out}: {metrics}")
-        return 0
 
-    if args.command == "retrain-published":
-        return retrain_published(FAMILIES[args.family], args.preset, args.jobs, args.only)
+def auxiliary_command(args: argparse.Namespace, extra: list[str]) -> int:
+    spec, published = _auxiliary(args.name)
+    out = args.out or published.snapshot
+    metrics = spec.make_trainer().train_auxiliary(published.name, out)
+    print(f"trained {published.name} into {out}: {metrics}")
+    return 0
 
-    if args.command == "publish":
-        family = _family_of(args.folder)
-        record = json.loads((args.folder / "training.json").read_text())
-        feature_net = record.get("bundle") == "FeatureNet"
-        if feature_net:
-            from hub_models.images import FeatureNet  # the image metrics' feature extractor
 
-            net = FeatureNet.load_folder(args.folder)
-            size = (2, net.config.channels, net.config.resolution, net.config.resolution)
-            if not torch.isfinite(net.features(torch.zeros(size))).all():
-                raise CheckpointError("the feature net's smoke output is not finite")
-        else:
-            model = family.bundle.load_folder(args.folder)
-            smoke_check(family, model)
-        if not args.dry_run and not feature_net:  # the card names the repo it now lives in
+def _auxiliary(name: str) -> tuple[Family, AuxiliaryModel]:
+    for spec in FAMILIES.values():
+        for published in spec.auxiliary:
+            if published.name == name:
+                return spec, published
+    raise UsageError(f"no family declares an auxiliary model named {name!r}")
+
+
+def publish_command(args: argparse.Namespace, extra: list[str]) -> int:
+    spec = _family_of(args.folder)
+    record = runfiles.read_json(args.folder, runfiles.TRAINING) or {}
+    if record.get("auxiliary"):
+        _, published = _auxiliary(record["auxiliary"])
+        model = published.bundle.load_folder(args.folder)
+        smoke_check(published.sample, model)
+    else:
+        model = spec.bundle.load_folder(args.folder)
+        smoke_check(spec.sample, model)
+        if not args.dry_run:  # the card names the repo it now lives in
             from training.cards import rewrite_card
 
-            rewrite_card(args.folder, family, model.config, args.repo_id)
-        files = hub.publish(args.folder, args.repo_id, dry_run=args.dry_run)
-        verb = "would upload" if args.dry_run else "uploaded"
-        print(f"{verb} to {hub.endpoint()}/{args.repo_id}:")
-        for name in files:
-            print(f"  {name}")
-        return 0
-    raise AssertionError(args.command)
+            rewrite_card(args.folder, spec, model.config, args.repo_id)
+    files = hub.publish(args.folder, args.repo_id, dry_run=args.dry_run)
+    verb = "would upload" if args.dry_run else "uploaded"
+    print(f"{verb} to {hub.endpoint()}/{args.repo_id}:")
+    for name in files:
+        print(f"  {name}")
+    return 0
+
+
+def retrain_published_command(args: argparse.Namespace, extra: list[str]) -> int:
+    return retrain_published(family(args.family), args.preset, args.jobs, args.only)
+
+
+COMMANDS = {
+    "list": list_command,
+    "train": train_command,
+    "evaluate": evaluate_command,
+    "sample": sample_command,
+    "auxiliary": auxiliary_command,
+    "retrain-published": retrain_published_command,
+    "publish": publish_command,
+}
 
 
 def retrain_published(family: Family, preset: str, jobs: int, only: list[str] | None) -> int:

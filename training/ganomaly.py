@@ -9,23 +9,17 @@ import torch
 import torch.nn.functional as F
 
 from hub_models import anomalydata, imagedata
-from hub_models.ganomaly import (
-    Ganomaly,
-    GanomalyConfig,
-    at_threshold,
-    auroc,
-    knn_scores,
-    score_images,
-)
-from hub_models.images import init_dcgan
-from hub_models.registry import FAMILIES
-from training.loop import StepContext
+from hub_models.blocks import init_dcgan
+from hub_models.ganomaly import Ganomaly, GanomalyConfig, knn_scores, score_images
+from hub_models.metrics import at_threshold, auroc
+from hub_models.objectives import discriminator_loss
+from training.base import StepContext, Trainer
 
 D_COLLAPSED = 1e-5  # the paper's code re-initialises D when its loss falls below this
 
 
-class GanomalyTrainer:
-    family = FAMILIES["ganomaly"]
+class GanomalyTrainer(Trainer):
+    family_name = "ganomaly"
     presets: dict[str, dict[str, Any]] = {  # noqa: RUF012
         # seconds: what the tests run
         "tiny": {"resolution": 16, "z_dim": 8, "width": 8, "steps": 4, "batch_size": 8},
@@ -40,9 +34,6 @@ class GanomalyTrainer:
         if data.channels != config.channels:
             raise ValueError(f"the data has {data.channels} channels, the model {config.channels}")
         return data
-
-    def build(self, config: GanomalyConfig, data) -> Ganomaly:
-        return Ganomaly(config)
 
     def optimizers(self, model: Ganomaly) -> dict[str, torch.optim.Optimizer]:
         c = model.config
@@ -75,10 +66,8 @@ class GanomalyTrainer:
         loss_g = c.w_adv * adversarial + c.w_con * contextual + c.w_enc * latent
         ctx.update(optimizers["g"], loss_g)
 
-        real_logit, fake_logit = d(x), d(x_hat.detach())
-        loss_d = F.binary_cross_entropy_with_logits(
-            real_logit, torch.ones_like(real_logit)
-        ) + F.binary_cross_entropy_with_logits(fake_logit, torch.zeros_like(fake_logit))
+        # max log D(x) + log(1 - D(G(E(x))))
+        loss_d = discriminator_loss("minimax", d(x), d(x_hat.detach()))
         ctx.update(optimizers["d"], loss_d)
         if loss_d.item() < D_COLLAPSED:
             init_dcgan(d)
@@ -93,32 +82,30 @@ class GanomalyTrainer:
         """Calibrate on unseen normal images once the final (rounded) weights exist."""
         model.calibrate(data.calibration)
 
-    def record(self, model: Ganomaly, data) -> dict[str, torch.Tensor]:
-        return {}  # no replay: the snapshots in OUT/samples show progress
-
     def evaluate(self, model: Ganomaly, data: anomalydata.AnomalySet) -> dict[str, float]:
         return evaluate(model, data)
 
     def sample_image(self, model: Ganomaly, data: anomalydata.AnomalySet):
         return triptych(model, data)
 
-    def save_samples(self, model: Ganomaly, data, n: int, seed: int, path: Path) -> None:
-        """Scores of ``n`` test images drawn with ``seed``, as CSV, or their triptych as PNG."""
-        pick = torch.randperm(len(data.test), generator=torch.Generator().manual_seed(seed))[:n]
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if path.suffix.lower() == ".png":
-            triptych(model, data, pick).save(path)
-        elif path.suffix.lower() == ".csv":
-            out = score_images(model, data.test[pick])
-            rows = ["index,kind,anomalous,score,relative"]
-            for i, s, r in zip(
-                pick.tolist(), out["score"].tolist(), out["relative"].tolist(), strict=True
-            ):
-                rows.append(f"{i},{data.test_kinds[i]},{int(data.test_labels[i])},{s:.6g},{r:.4f}")
-            path.write_text("\n".join(rows) + "\n")
-        else:
-            raise ValueError(f"{path}: anomaly scores are written as .csv, or a .png picture")
+    # Samples of an anomaly model: the scores of ``n`` test images drawn with ``seed``, as CSV,
+    # or their triptych (image, reconstruction, residual) as PNG.
+    def save_png(self, model: Ganomaly, data, n: int, seed: int, path: Path) -> None:
+        triptych(model, data, test_pick(data, n, seed)).save(path)
+
+    def save_csv(self, model: Ganomaly, data, n: int, seed: int, path: Path) -> None:
+        pick = test_pick(data, n, seed)
+        out = score_images(model, data.test[pick])
+        rows = ["index,kind,anomalous,score,relative"]
+        for i, s, r in zip(
+            pick.tolist(), out["score"].tolist(), out["relative"].tolist(), strict=True
+        ):
+            rows.append(f"{i},{data.test_kinds[i]},{int(data.test_labels[i])},{s:.6g},{r:.4f}")
+        path.write_text("\n".join(rows) + "\n")
+
+
+def test_pick(data: anomalydata.AnomalySet, n: int, seed: int) -> torch.Tensor:
+    return torch.randperm(len(data.test), generator=torch.Generator().manual_seed(seed))[:n]
 
 
 def evaluate(model: Ganomaly, data: anomalydata.AnomalySet) -> dict[str, float]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -11,23 +10,13 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from hub_models import hub, imagedata
-from hub_models.base import CheckpointError
-from hub_models.images import (
-    FeatureConfig,
-    FeatureNet,
-    ImageConfig,
-    ImageModel,
-    generate,
-    image_metrics,
-    latents,
-    sample,
-)
-from hub_models.registry import FAMILIES, feature_model
-from training.loop import StepContext
+from hub_models import imagedata, runfiles
+from hub_models.features import FeatureConfig, FeatureNet, Scorer, feature_model, features_for
+from hub_models.images import ImageConfig, ImageModel, generate, latents, sample
+from hub_models.objectives import discriminator_loss, generator_loss, gradient_penalty
+from training.base import StepContext, Trainer
 
 VAE_PIXEL_SIGMA = 0.2  # the VAE's Gaussian likelihood scale, in [-1, 1] pixel units
-PRDC_REFERENCE = 500  # training images the k-NN metrics compare with
 
 
 @dataclass
@@ -37,8 +26,8 @@ class TrainingData:
     labels: torch.Tensor
 
 
-class ImageTrainer:
-    family = FAMILIES["images"]
+class ImageTrainer(Trainer):
+    family_name = "images"
     presets: dict[str, dict[str, Any]] = {  # noqa: RUF012
         # seconds: what the tests run
         "tiny": {
@@ -72,9 +61,6 @@ class ImageTrainer:
                 f"{len(images.class_names)} ({', '.join(images.class_names)})"
             )
         return TrainingData(images, images.train, images.train_labels)
-
-    def build(self, config: ImageConfig, data: TrainingData) -> ImageModel:
-        return ImageModel(config)
 
     def optimizers(self, model: ImageModel) -> dict[str, torch.optim.Optimizer]:
         c = model.config
@@ -121,34 +107,28 @@ class ImageTrainer:
             return {"recon": rec.mean().item(), "kl": kl.mean().item()}
 
         d, g = model.discriminator, model.generator
+        objective = "wgan-gp" if c.kind == "wgan-gp" else "nonsaturating"
         out: dict[str, float] = {}
         for _ in range(c.n_critic):
             real, labels = batch()
             y_fake = fake_labels()
             with torch.no_grad():
                 fake = g(noise(), y_fake)
-            real_logit = d(real, labels if c.conditional else None)
-            fake_logit = d(fake, y_fake)
+            # (1) Update D: maximize log D(x) + log(1 - D(G(z))), or the critic's
+            # E[d(x)] - E[d(G(z))] - gp_weight * (||grad d(x_hat)|| - 1)^2 for WGAN-GP
+            loss_d = discriminator_loss(
+                objective, d(real, labels if c.conditional else None), d(fake, y_fake)
+            )
             if c.kind == "wgan-gp":
-                distance = real_logit.mean() - fake_logit.mean()
-                loss_d = -distance + c.gp_weight * gradient_penalty(d, real, fake, ctx)
-                out["wasserstein"] = distance.item()
-            else:
-                loss_d = F.binary_cross_entropy_with_logits(
-                    real_logit, torch.ones_like(real_logit)
-                ) + F.binary_cross_entropy_with_logits(fake_logit, torch.zeros_like(fake_logit))
+                out["wasserstein"] = -loss_d.item()
+                loss_d = loss_d + c.gp_weight * gradient_penalty(d, real, fake, ctx.generator)
             ctx.update(optimizers["d"], loss_d)
+        # (2) Update G: maximize log D(G(z)) (the non-saturating loss DCGAN trains with),
+        # or E[d(G(z))] for WGAN-GP
         y_fake = fake_labels()
-        fake_logit = d(g(noise(), y_fake), y_fake)
-        if c.kind == "wgan-gp":
-            loss_g = -fake_logit.mean()
-        else:  # the non-saturating generator loss of the GAN paper, as DCGAN trains it
-            loss_g = F.binary_cross_entropy_with_logits(fake_logit, torch.ones_like(fake_logit))
+        loss_g = generator_loss(objective, d(g(noise(), y_fake), y_fake))
         ctx.update(optimizers["g"], loss_g)
         return {"loss_d": loss_d.item(), "loss_g": loss_g.item(), **out}
-
-    def record(self, model: ImageModel, data: TrainingData) -> dict[str, torch.Tensor]:
-        return {}  # no replay for images: the sample snapshots in OUT/samples show progress
 
     def evaluate(self, model: ImageModel, data: TrainingData) -> dict[str, float]:
         return evaluate_images(model, data.images)
@@ -156,28 +136,18 @@ class ImageTrainer:
     def sample_image(self, model: ImageModel, data: TrainingData):
         return sample_grid(model)
 
-    def save_samples(
-        self, model: ImageModel, data: TrainingData, n: int, seed: int, path: Path
-    ) -> None:
-        images = sample(model, n, seed)
-        path = Path(path)
-        if path.suffix.lower() == ".png":
-            path.parent.mkdir(parents=True, exist_ok=True)
-            imagedata.grid(images).save(path)
-        elif path.suffix == "":
-            path.mkdir(parents=True, exist_ok=True)
-            for i, array in enumerate(imagedata.to_uint8(images)):
-                imagedata.to_pil(array).save(path / f"sample_{seed}_{i:05d}.png")
-        else:
-            raise ValueError(f"{path}: write image samples to a .png grid or to a folder")
+    def save_png(self, model: ImageModel, data: TrainingData, n: int, seed: int, path) -> None:
+        imagedata.grid(sample(model, n, seed)).save(path)
 
+    def save_folder(self, model: ImageModel, data: TrainingData, n: int, seed: int, path) -> None:
+        for i, array in enumerate(imagedata.to_uint8(sample(model, n, seed))):
+            imagedata.to_pil(array).save(path / f"sample_{seed}_{i:05d}.png")
 
-def gradient_penalty(d, real: torch.Tensor, fake: torch.Tensor, ctx: StepContext) -> torch.Tensor:
-    """Gulrajani et al.: (||grad D(x_hat)|| - 1)^2 on random interpolates of real and fake."""
-    alpha = torch.rand(len(real), 1, 1, 1, generator=ctx.generator).to(ctx.device)
-    mixed = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
-    (grad,) = torch.autograd.grad(d(mixed).sum(), mixed, create_graph=True)
-    return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+    def train_auxiliary(self, name: str, out: Path) -> dict[str, float]:
+        for dataset in imagedata.BUILTIN:
+            if feature_model(dataset).name == name:
+                return train_features(dataset, out)
+        return super().train_auxiliary(name, out)
 
 
 def sample_grid(model: ImageModel, rows: int = 8, seed: int = 0):
@@ -188,46 +158,6 @@ def sample_grid(model: ImageModel, rows: int = 8, seed: int = 0):
         images = sample(model, len(labels), seed, labels=labels)
         return imagedata.grid(images, columns=c.num_classes, scale=2)
     return imagedata.grid(sample(model, rows * rows, seed), columns=rows, scale=2)
-
-
-def features_for(dataset: str, channels: int) -> FeatureNet:
-    """The published feature net of a built-in dataset; for a user's folder, the emoji net
-    for colour images and the digit net for grey ones (said in the card's protocol)."""
-    if dataset not in imagedata.BUILTIN:
-        dataset = "mnist" if channels == 1 else "emoji"
-    published = feature_model(dataset)
-    try:
-        net, _ = hub.load(FeatureNet, published.repo_id, published.snapshot)
-    except CheckpointError as error:
-        raise CheckpointError(
-            f"{error}. The metrics need the {dataset} feature net: "
-            f"python -m training features {dataset}"
-        ) from error
-    return net
-
-
-@dataclass
-class Scorer:
-    """A dataset seen through its feature net, ready to score any set of images (PROTOCOL)."""
-
-    net: FeatureNet
-    train: torch.Tensor  # features of the training split
-    held_out: torch.Tensor  # features of the held-out split
-    reference: torch.Tensor  # indices of the training features the k-NN metrics use
-
-    @classmethod
-    def for_data(cls, net: FeatureNet, images: imagedata.ImageSet) -> Scorer:
-        train = net.features(images.train)
-        return cls(net, train, net.features(images.held_out), reference_index(len(train)))
-
-    def score(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> dict[str, float]:
-        """Every metric; with ``labels``, also the share the feature net classifies as asked."""
-        metrics = image_metrics(
-            self.net.features(images), self.train, self.held_out, self.reference
-        )
-        if labels is not None:
-            metrics["class_accuracy"] = float((self.net.predict(images) == labels).float().mean())
-        return metrics
 
 
 def evaluate_images(model: ImageModel, images: imagedata.ImageSet) -> dict[str, float]:
@@ -242,10 +172,6 @@ def evaluate_images(model: ImageModel, images: imagedata.ImageSet) -> dict[str, 
 def generate_like(model: ImageModel, n: int, labels: torch.Tensor | None) -> torch.Tensor:
     """The evaluated samples: seed 0, no truncation, the given labels (held-out's, if any)."""
     return generate(model, latents(model.config, n, 0), labels)
-
-
-def reference_index(n: int) -> torch.Tensor:
-    return torch.randperm(n, generator=torch.Generator().manual_seed(0))[:PRDC_REFERENCE]
 
 
 # -- the feature extractors the metrics use ------------------------------------------------
@@ -293,15 +219,15 @@ def train_features(dataset: str, out: Path, epochs: int = 8, seed: int = 0) -> d
     metrics = {"held_out_accuracy": accuracy, "majority_class_accuracy": majority}
     record = {
         "family": "images",
-        "bundle": "FeatureNet",
-        "command": f"python -m training features {dataset}",
+        "auxiliary": feature_model(dataset).name,
+        "command": f"python -m training auxiliary {feature_model(dataset).name}",
         "wall_seconds": round(time.time() - began, 1),
         "torch": torch.__version__,
         "config": asdict(config),
     }
-    (out / "eval.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    (out / "training.json").write_text(json.dumps(record, indent=2) + "\n")
-    (out / "README.md").write_text(feature_card(dataset, config, metrics, record))
+    runfiles.write_json(out, runfiles.EVALUATION, metrics)
+    runfiles.write_json(out, runfiles.TRAINING, record)
+    (out / runfiles.CARD).write_text(feature_card(dataset, config, metrics, record))
     return metrics
 
 
@@ -330,7 +256,7 @@ Trained with `{record["command"]}` in {record["wall_seconds"]:.0f} s (CPU, torch
 up to 2 pixels.
 
 ```python
-from hub_models.images import FeatureNet
+from hub_models.features import FeatureNet
 net = FeatureNet.from_pretrained("gan-gallery/images-{dataset}-features")
 ```
 """

@@ -21,70 +21,21 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 from accelerate import Accelerator
-from PIL import Image
 from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
+from hub_models import runfiles
 from hub_models.base import HubBundle
-from hub_models.registry import Family
 from training import checkpoint
+from training.base import StepContext, Trainer
 
 
 class TrainingDiverged(RuntimeError):
     """A loss became NaN or infinite; the last good checkpoint is kept."""
-
-
-@dataclass
-class StepContext:
-    """What a family's step may use: the accelerator, this rank's data RNG, the schedule."""
-
-    accelerator: Accelerator
-    generator: torch.Generator
-    step: int
-    total_steps: int
-
-    @property
-    def device(self) -> torch.device:
-        return self.accelerator.device
-
-    def update(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
-        """Backward, average gradients over processes, then step."""
-        optimizer.zero_grad(set_to_none=True)
-        self.accelerator.backward(loss)
-        if self.accelerator.num_processes > 1:
-            params = [p for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
-            flat = torch.cat([p.grad.reshape(-1) for p in params])
-            flat = self.accelerator.reduce(flat, reduction="mean")
-            offset = 0
-            for p in params:
-                p.grad.copy_(flat[offset : offset + p.numel()].view_as(p.grad))
-                offset += p.numel()
-        optimizer.step()
-
-
-class Trainer(Protocol):
-    """What a family provides to the loop (see training/toy2d.py for a complete one)."""
-
-    family: Family
-    presets: dict[str, dict[str, Any]]
-
-    def prepare_data(self, config: Any, data_path: Path | None) -> Any: ...
-    def build(self, config: Any, data: Any) -> HubBundle: ...
-    def optimizers(self, model: HubBundle) -> dict[str, torch.optim.Optimizer]: ...
-    def train_step(
-        self, model: HubBundle, optimizers: dict, data: Any, ctx: StepContext
-    ) -> dict[str, float]: ...
-    def record(self, model: HubBundle, data: Any) -> dict[str, torch.Tensor]: ...
-    def evaluate(self, model: HubBundle, data: Any) -> dict[str, float]: ...
-    def sample_image(self, model: HubBundle, data: Any) -> Image.Image: ...
-    def save_samples(self, model: HubBundle, data: Any, n: int, seed: int, path: Path) -> None: ...
-
-    # Optional: ``finalize(model, data)`` runs once on the final, rounded weights, before
-    # anything is saved (for what depends on them, such as GANomaly's score calibration).
 
 
 @dataclass
@@ -140,32 +91,28 @@ def train(trainer: Trainer, config: Any, options: RunOptions) -> Path:
     frames: dict[str, list[torch.Tensor]] = {}
     start, elapsed = 0, 0.0
     if options.resume and (found := checkpoint.latest(out)) is not None:
+        check_same_config(found, checkpoint.read_state(found).get("config"), config)
         start, frames, extra = checkpoint.load(
             found, model, optimizers, generator, accelerator.process_index
         )
+        trainer.load_state(model, data, extra["trainer_state"])
         elapsed = extra.get("elapsed_seconds", 0.0)
-        # Compare as JSON: state.json turned the config's tuples into lists.
-        if extra.get("config") != json.loads(json.dumps(asdict(config))):
-            raise ValueError(
-                f"{found} was written by a different config; resume it with the "
-                "same preset and --field=value options, or use a fresh --out"
-            )
         if main:
             print(f"resuming from {found} at step {start}", file=sys.stderr)
     elif options.resume and main:
         print(f"no checkpoint in {out}; starting from step 0", file=sys.stderr)
     if main:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "samples").mkdir(exist_ok=True)
+        (out / runfiles.SAMPLES).mkdir(exist_ok=True)
     if main and start:
-        _drop_log_after(out / "metrics.jsonl", start)
+        _drop_log_after(out / runfiles.METRICS_LOG, start)
     elif main:  # a fresh run into a used folder: nothing of the old run may leak into this one
-        for stale in ("metrics.jsonl", "benchmark.md"):
+        for stale in (runfiles.METRICS_LOG, runfiles.BENCHMARK):
             (out / stale).unlink(missing_ok=True)
-        for snapshot in (out / "samples").glob("step_*.png"):
+        for snapshot in (out / runfiles.SAMPLES).glob("step_*.png"):
             snapshot.unlink()
     # Line-buffered, so that a kill loses no logged step before the checkpoint it resumes from.
-    metrics_log = open(out / "metrics.jsonl", "a", buffering=1) if main else None  # noqa: SIM115
+    metrics_log = open(out / runfiles.METRICS_LOG, "a", buffering=1) if main else None  # noqa: SIM115
 
     def save_checkpoint(step: int) -> None:
         """Called on every process: the data RNG states are gathered to the main one."""
@@ -181,6 +128,7 @@ def train(trainer: Trainer, config: Any, options: RunOptions) -> Path:
                 states,
                 frames,
                 {"config": asdict(config), "elapsed_seconds": elapsed + time.time() - began},
+                trainer.state(model, data),
             )
 
     began = time.time()
@@ -197,7 +145,7 @@ def train(trainer: Trainer, config: Any, options: RunOptions) -> Path:
 
     def diverged(what: str, step: int) -> TrainingDiverged:
         kept = (
-            f"the last good checkpoint (step {last_good}) is kept in {out / checkpoint.CURRENT}"
+            f"the last good checkpoint (step {last_good}) is kept in {out / runfiles.CHECKPOINT}"
             if last_good is not None
             else "no checkpoint had been written yet"
         )
@@ -227,11 +175,9 @@ def train(trainer: Trainer, config: Any, options: RunOptions) -> Path:
                 # exactly what the last frame and sample show.
                 agreement = replica_disagreement(accelerator, model)
                 model.round_to_storage()
-                finalize = getattr(trainer, "finalize", None)
-                if finalize is not None:  # e.g. GANomaly's score calibration
-                    model.eval()
-                    finalize(model, data)
-                    model.train()
+                model.eval()
+                trainer.finalize(model, data)  # e.g. GANomaly's score calibration
+                model.train()
             if done % record_every == 0 or done == steps:
                 model.eval()
                 frame = trainer.record(model, data)
@@ -241,7 +187,9 @@ def train(trainer: Trainer, config: Any, options: RunOptions) -> Path:
                 frames.setdefault("step", []).append(torch.tensor(done))
             if main and (done % sample_every == 0 or done == steps):
                 model.eval()
-                trainer.sample_image(model, data).save(out / "samples" / f"step_{done:08d}.png")
+                trainer.sample_image(model, data).save(
+                    out / runfiles.SAMPLES / f"step_{done:08d}.png"
+                )
                 model.train()
             if done % checkpoint_every == 0 or done == steps:
                 # A finite loss can come with an update that leaves NaN/inf weights behind: such
@@ -266,6 +214,24 @@ def train(trainer: Trainer, config: Any, options: RunOptions) -> Path:
         )
     accelerator.wait_for_everyone()
     return out
+
+
+def check_same_config(found: Path, saved: dict | None, config: Any) -> None:
+    """Refuse to resume a checkpoint written by another config, naming the fields that differ
+    (before any weight is loaded: another shape would fail there with a raw error)."""
+    # Compare as JSON: state.json turned the config's tuples into lists.
+    current = json.loads(json.dumps(asdict(config)))
+    saved = saved or {}
+    differ = [
+        f"{name}: {saved.get(name, '(absent)')!r} in the checkpoint, {current.get(name)!r} now"
+        for name in sorted(set(saved) | set(current))
+        if saved.get(name) != current.get(name)
+    ]
+    if differ:
+        raise ValueError(
+            f"{found} was written by a different config ({'; '.join(differ)}). Resume it with "
+            "the same preset and --field=value options, or train into a fresh --out."
+        )
 
 
 def _drop_log_after(path: Path, step: int) -> None:
@@ -320,9 +286,9 @@ def finish(
     if set(frames) - {"step"}:  # a family may record no replay
         save_file(
             {k: torch.stack(v).contiguous() for k, v in frames.items()},
-            str(out / "replay.safetensors"),
+            str(out / runfiles.REPLAY),
         )
-    trainer.sample_image(model, data).save(out / "sample.png")
+    trainer.sample_image(model, data).save(out / runfiles.SAMPLE)
     metrics = trainer.evaluate(model, data)
     record = {
         "family": trainer.family.name,
@@ -336,6 +302,6 @@ def finish(
         "torch": torch.__version__,
         "replica_max_abs_diff": replica_diff,
     }
-    (out / "training.json").write_text(json.dumps(record, indent=2) + "\n")
-    (out / "eval.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    runfiles.write_json(out, runfiles.TRAINING, record)
+    runfiles.write_json(out, runfiles.EVALUATION, metrics)
     write_card(out, trainer.family, config, record, metrics)

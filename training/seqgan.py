@@ -6,15 +6,15 @@ or an adversarial step (one generator batch rewarded by Monte-Carlo roll-outs, t
 policy moved towards G, then ``adv_d_rounds`` discriminator rounds on fresh negatives, as the
 paper interleaves them). The replay frames record the NLL curves the page draws.
 
-The roll-out policy is a delayed copy of G kept beside the run, not in the bundle: a resumed
-run restarts it from G (the published weights do not need it).
+The roll-out policy is a delayed copy of G kept beside the run, not in the bundle (the
+published weights do not need it); checkpoints keep it, so a resumed run is the run it would
+have been.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,69 +22,34 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFont
 
-from hub_models import textdata
-from hub_models.registry import FAMILIES, Family
 from hub_models.seqgan import (
-    Generator,
+    SeqData,
     SeqGAN,
     SeqGANConfig,
-    bleu,
     generate,
-    make_oracle,
     nll,
-    novelty,
+    oracle_data,
     policy_gradient_loss,
     rollout_rewards,
     sample,
-    self_bleu,
+    sample_texts,
+    text_data,
+    text_scores,
     update_rollout,
 )
-from training.loop import StepContext
+from training.base import StepContext, Trainer
 
 CURVE_SAMPLES = 2000  # generator samples per point of the recorded NLL curves
 EVAL_SAMPLES = 10000  # the paper's protocol for the oracle NLL
 TEXT_SAMPLES = 500  # samples scored by novelty and BLEU
 
 
-@dataclass
-class SeqData:
-    train: torch.Tensor  # (N, L) token ids
-    held_out: torch.Tensor  # (M, L)
-    oracle: Generator | None = None  # the synthetic benchmark's data source
-    vocab: tuple[str, ...] = ()
-    train_lines: set[str] = dataclasses.field(default_factory=set)
-    held_out_lines: list[str] = dataclasses.field(default_factory=list)
-    rollout: Generator | None = None  # the delayed copy of G that completes prefixes
-
-
-def oracle_data(config: SeqGANConfig) -> SeqData:
-    """The oracle and its training and held-out sequences, all determined by oracle_seed."""
-    oracle = make_oracle(config)
-    seed = 1000 * config.oracle_seed
-    train = generate(oracle, config.n_train, config.seq_len, seed + 1)
-    held_out = generate(oracle, config.n_held_out, config.seq_len, seed + 2)
-    return SeqData(train, held_out, oracle)
-
-
-def text_data(config: SeqGANConfig, data_path: Path | None) -> SeqData:
-    corpus = textdata.load_corpus(config.corpus, data_path, config.max_chars)
-    train_lines, held_lines = corpus.split()
-    vocab = config.tokens or textdata.build_vocabulary(train_lines, config.level, config.vocab_size)
-    train, _ = textdata.encode(train_lines, vocab, config.level, config.seq_len)
-    held_out, held_kept = textdata.encode(held_lines, vocab, config.level, config.seq_len)
-    if len(train) < 2 or len(held_out) < 1:
-        raise textdata.TextDataError(
-            f"{corpus.name}: only {len(train)} training line(s) fit in seq_len "
-            f"{config.seq_len} (one end token included); raise --seq_len="
-        )
-    return SeqData(train, held_out, None, vocab, set(train_lines), held_kept)
-
-
 def _seed(ctx: StepContext) -> int:
     return int(torch.randint(2**31 - 1, (1,), generator=ctx.generator))
 
 
-class SeqGANTrainer:
+class SeqGANTrainer(Trainer):
+    family_name = "seqgan"
     presets: dict[str, dict[str, Any]] = {  # noqa: RUF012
         # seconds: what the tests run
         "tiny": {
@@ -122,10 +87,6 @@ class SeqGANTrainer:
             "rollouts": 8,
         },
     }
-
-    @property
-    def family(self) -> Family:
-        return FAMILIES["seqgan"]
 
     def prepare_data(self, config: SeqGANConfig, data_path: Path | None) -> SeqData:
         if config.corpus == "oracle":
@@ -199,13 +160,15 @@ class SeqGANTrainer:
         model.generator.train()
         real = data.train[torch.randperm(len(data.train), generator=ctx.generator)[:n]]
         x = torch.cat([real, fake])
-        y = torch.cat([torch.ones(n), torch.zeros(n)])
+        y = torch.cat([torch.ones(n), torch.zeros(n)])  # 1 = real
         total, batches = 0.0, 0
         for _ in range(epochs):
             order = torch.randperm(len(x), generator=ctx.generator)
             for start in range(0, len(x), c.batch_size):
                 index = order[start : start + c.batch_size]
                 logits = model.discriminator(x[index].to(ctx.device))
+                # The minimax D loss per example: real and fake are shuffled into one batch,
+                # as the paper's code trains D.
                 loss = F.binary_cross_entropy_with_logits(logits, y[index].to(ctx.device))
                 ctx.update(optimizer, loss)
                 total, batches = total + loss.item(), batches + 1
@@ -252,25 +215,21 @@ class SeqGANTrainer:
     def sample_image(self, model: SeqGAN, data: SeqData) -> Image.Image:
         return render_lines(sample_texts(model, 12, 0))
 
-    def save_samples(self, model: SeqGAN, data: SeqData, n: int, seed: int, path: Path) -> None:
-        path = Path(path)
-        if path.suffix.lower() not in (".txt", ".csv"):
-            raise ValueError(f"{path}: write text samples to a .txt (or .csv) file")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        lines = sample_texts(model, n, seed)
-        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    def save_txt(self, model: SeqGAN, data: SeqData, n: int, seed: int, path: Path) -> None:
+        path.write_text("\n".join(sample_texts(model, n, seed)) + "\n", encoding="utf-8")
 
+    save_csv = save_txt  # one sample per line
 
-def texts(model: SeqGAN, tokens: torch.Tensor) -> list[str]:
-    """Readable rows: text for a text model, space-separated ids for the oracle's tokens."""
-    c = model.config
-    if c.level == "token":
-        return [" ".join(map(str, row)) for row in tokens.tolist()]
-    return textdata.decode(tokens, c.tokens, c.level)
+    def state(self, model: SeqGAN, data: SeqData) -> dict[str, torch.Tensor]:
+        if data.rollout is None:
+            return {}
+        return {f"rollout.{k}": v for k, v in data.rollout.state_dict().items()}
 
-
-def sample_texts(model: SeqGAN, n: int, seed: int, which: str = "seqgan") -> list[str]:
-    return texts(model, sample(model, n, seed, which=which))
+    def load_state(self, model: SeqGAN, data: SeqData, state: dict[str, torch.Tensor]) -> None:
+        rollout = {k[len("rollout.") :]: v for k, v in state.items() if k.startswith("rollout.")}
+        if rollout:
+            data.rollout = copy.deepcopy(model.generator).eval().requires_grad_(False)
+            data.rollout.load_state_dict(rollout, strict=True)
 
 
 def render_lines(lines: list[str], width: int = 720) -> Image.Image:
@@ -302,12 +261,8 @@ def evaluate_seqgan(model: SeqGAN, data: SeqData) -> dict[str, float]:
             metrics[f"{prefix}held_out_nll"] = nll(model.policy(which), data.held_out)
         metrics["oracle_entropy"] = nll(data.oracle, data.held_out)
         return metrics
-    references = [textdata.tokenize(line, c.level) for line in data.held_out_lines]
     for prefix, which in (("", "seqgan"), ("mle_", "mle")):
         metrics[f"{prefix}held_out_nll"] = nll(model.policy(which), data.held_out, text=True)
-        lines = sample_texts(model, TEXT_SAMPLES, 0, which)
-        hypotheses = [textdata.tokenize(line, c.level) for line in lines]
-        metrics[f"{prefix}novelty"] = novelty(lines, data.train_lines)
-        metrics[f"{prefix}bleu4"] = bleu(hypotheses, references)
-        metrics[f"{prefix}self_bleu4"] = self_bleu(hypotheses)
+        scores = text_scores(sample_texts(model, TEXT_SAMPLES, 0, which), data, c.level)
+        metrics.update({f"{prefix}{key}": value for key, value in scores.items()})
     return metrics

@@ -10,9 +10,8 @@ import torch
 from PIL import Image, ImageDraw
 
 from hub_models import toy2d
-from hub_models.registry import FAMILIES
 from hub_models.toy2d import parse_points_csv
-from training.loop import StepContext
+from training.base import StepContext, Trainer
 
 REPLAY_POINTS = 256  # generated points stored per replay frame
 REPLAY_FIELD = 40  # discriminator heatmap resolution per replay frame
@@ -48,8 +47,8 @@ def render_points(
     return image
 
 
-class Toy2DTrainer:
-    family = FAMILIES["toy2d"]
+class Toy2DTrainer(Trainer):
+    family_name = "toy2d"
     presets: dict[str, dict[str, Any]] = {  # noqa: RUF012
         # seconds: what the tests run
         "tiny": {
@@ -68,9 +67,6 @@ class Toy2DTrainer:
         if data_path is not None:
             return toy2d.point_cloud(Path(data_path).stem, load_points_csv(data_path))
         return toy2d.builtin_target(config.target)
-
-    def build(self, config: toy2d.Toy2DConfig, data: toy2d.Target) -> toy2d.Toy2DGAN:
-        return toy2d.Toy2DGAN(config)
 
     def optimizers(self, model: toy2d.Toy2DGAN) -> dict[str, torch.optim.Optimizer]:
         return toy2d.make_optimizers(model)
@@ -102,15 +98,9 @@ class Toy2DTrainer:
         real = data.sample(1000, torch.Generator().manual_seed(0)).numpy()
         return render_points(points, data.extent(), reference=real)
 
-    def save_samples(
-        self, model: toy2d.Toy2DGAN, data: toy2d.Target, n: int, seed: int, path: Path
-    ) -> None:
+    def save_png(self, model: toy2d.Toy2DGAN, data: toy2d.Target, n: int, seed: int, path):
+        render_points(toy2d.sample(model, n, seed).numpy(), data.extent(), size=512).save(path)
+
+    def save_csv(self, model: toy2d.Toy2DGAN, data: toy2d.Target, n: int, seed: int, path):
         points = toy2d.sample(model, n, seed).numpy()
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if path.suffix.lower() == ".png":
-            render_points(points, data.extent(), size=512).save(path)
-        elif path.suffix.lower() == ".csv":
-            np.savetxt(path, points, delimiter=",", header="x,y", comments="", fmt="%.6f")
-        else:
-            raise ValueError(f"{path}: toy2d samples are written as .png or .csv")
+        np.savetxt(path, points, delimiter=",", header="x,y", comments="", fmt="%.6f")
