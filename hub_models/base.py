@@ -19,9 +19,9 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import nn
 
-WEIGHTS_NAME = "model.safetensors"
-CONFIG_NAME = "config.json"
-CARD_NAME = "README.md"
+from hub_models import runfiles
+
+WEIGHTS_NAME, CONFIG_NAME, CARD_NAME = runfiles.WEIGHTS, runfiles.CONFIG, runfiles.CARD
 # File names that hold pickled tensors. They can run arbitrary code when unpickled, so they are
 # never opened, only recognised in order to say why they are refused.
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")

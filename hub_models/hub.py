@@ -29,6 +29,7 @@ from functools import cache
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
+from hub_models import runfiles
 from hub_models.base import CONFIG_NAME, WEIGHTS_NAME, CheckpointError, HubBundle
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
@@ -311,7 +312,7 @@ def load(
 
 # ----------------------------------------------------------------------------- publishing
 
-PUBLISHED_FILES = ("model.safetensors", "config.json", "README.md")
+PUBLISHED_FILES = runfiles.PUBLISHED
 
 
 def publish(folder: Path, repo_id: str, dry_run: bool = False) -> list[str]:
@@ -347,7 +348,6 @@ def publish(folder: Path, repo_id: str, dry_run: bool = False) -> list[str]:
 def _private(relative: Path) -> bool:
     """Training leftovers that stay local: checkpoints, logs, snapshots, hidden files."""
     return (
-        relative.parts[0] in ("checkpoint", "checkpoint.old", "samples")
+        relative.parts[0] in runfiles.LOCAL
         or any(part.startswith(".") for part in relative.parts)
-        or relative.name == "metrics.jsonl"
     )

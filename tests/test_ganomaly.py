@@ -261,3 +261,14 @@ def test_grey_and_colour_at_any_power_of_two_size(channels, resolution):
     assert out["score"].shape == (5,) and (out["score"] >= 0).all()
     with pytest.raises(ValueError, match="power of two"):
         GanomalyConfig(resolution=48)
+
+
+def test_scoring_leaves_the_process_thread_count_alone(monkeypatch):
+    """The server is shared: a request must not change process-wide state such as torch's
+    thread count, even for a moment (the app sets its policy once, at start)."""
+    model = published(FAMILY.featured_model.name)
+    calls = []
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: calls.append(n))
+    score_images(model, torch.zeros(1, 1, 32, 32))
+    score_images(model, torch.zeros(40, 1, 32, 32))
+    assert calls == []
