@@ -315,11 +315,18 @@ def train_command(args: argparse.Namespace, extra: list[str]) -> int:
     return 0
 
 
-def evaluate_command(args: argparse.Namespace, extra: list[str]) -> int:
+def _model_and_data(args: argparse.Namespace):
+    """The model --from names (default: the featured one), its trainer and its data."""
     spec = family(args.family)
     trainer = spec.make_trainer()
     model, where = _load(spec, args.source)
+    hub.fetch_file(where, runfiles.TRAINING)  # the user data a run recorded, if any
     data = trainer.prepare_data(model.config, runfiles.training_data(where.path))
+    return spec, trainer, model, where, data
+
+
+def evaluate_command(args: argparse.Namespace, extra: list[str]) -> int:
+    spec, trainer, model, where, data = _model_and_data(args)
     metrics = trainer.evaluate(model, data)
     if args.json:
         print(
@@ -342,10 +349,7 @@ def evaluate_command(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def sample_command(args: argparse.Namespace, extra: list[str]) -> int:
-    spec = family(args.family)
-    trainer = spec.make_trainer()
-    model, where = _load(spec, args.source)
-    data = trainer.prepare_data(model.config, runfiles.training_data(where.path))
+    _, trainer, model, where, data = _model_and_data(args)
     trainer.save_samples(model, data, args.n, args.seed, args.out)
     print(f"wrote {args.n} samples from {where.label} to {args.out}")
     return 0
