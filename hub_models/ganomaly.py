@@ -190,7 +190,7 @@ def score_images(model: Ganomaly, images: torch.Tensor, batch: int = 512) -> dic
         out["relative"] = score / model.threshold
         out["percentile"] = (
             100
-            * torch.searchsorted(model.calibration.float(), score.contiguous())
+            * torch.searchsorted(model.calibration.float().cpu(), score.contiguous())
             .float()
             .clamp(max=QUANTILES - 1)
             / (QUANTILES - 1)

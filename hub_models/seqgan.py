@@ -316,7 +316,8 @@ def draw(
 ) -> torch.Tensor:
     probs = torch.softmax(logits / temperature, dim=1)
     if sampler == "multinomial":
-        return torch.multinomial(probs, 1, generator=generator).squeeze(1)
+        # Drawn on the CPU: the generator is a CPU one, and the draws then match the CPU's.
+        return torch.multinomial(probs.cpu(), 1, generator=generator).squeeze(1).to(probs.device)
     return inverse_cdf(probs, u)
 
 
