@@ -56,6 +56,86 @@ def sidebar_ui() -> None:
         )
 
 
+def seed_ui(key: str, box: Any = st, label: str = "Seed") -> int:
+    """A page's seed widget that starts at the global seed and follows it when it changes
+    (a page's own seed changes stay until the global one moves)."""
+    followed = f"{key}__global"
+    global_seed = seed()
+    if followed not in st.session_state:
+        st.session_state.setdefault(key, global_seed)
+        st.session_state[followed] = global_seed
+    elif st.session_state[followed] != global_seed:
+        st.session_state[key] = global_seed
+        st.session_state[followed] = global_seed
+    box.number_input(
+        label,
+        min_value=0,
+        max_value=2**31 - 1,
+        step=1,
+        key=key,
+        help="The same seed gives the same result; it starts at the sidebar's global seed.",
+    )
+    return int(st.session_state[key])
+
+
+def url_state(fields: dict[str, Any]) -> None:
+    """Make the page's view shareable: widgets named in ``fields`` start from the link's query
+    parameters on the page's first run in a session; ``share_url`` writes them back. A field
+    maps to its type (int, float, str, bool) or to the tuple of values it may take (a select
+    box's options). Call before the widgets are drawn."""
+    loaded = "__url_loaded__" + ",".join(fields)
+    if st.session_state.get(loaded):
+        return
+    st.session_state[loaded] = True
+    for key, kind in fields.items():
+        raw = st.query_params.get(key)
+        if raw is None:
+            continue
+        try:
+            value = parse_query_value(raw, kind)
+        except ValueError:
+            continue  # a hand-edited link with a bad value: the widget keeps its default
+        st.session_state[key] = value
+        if key.endswith("seed"):
+            st.session_state[f"{key}__global"] = seed()  # the link's seed wins over the global
+
+
+def parse_query_value(raw: str, kind: Any) -> Any:
+    if isinstance(kind, tuple):
+        matches = [option for option in kind if str(option) == raw]
+        if not matches:
+            raise ValueError(f"{raw!r} is not one of {kind}")
+        return matches[0]
+    if kind is bool:
+        return raw.lower() in ("1", "true", "yes")
+    return kind(raw)
+
+
+def share_url(fields: dict[str, Any]) -> None:
+    """Write the widgets' current values into the URL, so that the link reproduces the view."""
+    for key in fields:
+        if key in st.session_state:
+            value = st.session_state[key]
+            if isinstance(value, bool | int | float | str):
+                st.query_params[key] = str(value)
+
+
+def examples_ui(examples: dict[str, dict[str, Any]], key: str) -> None:
+    """One button per example input: a click sets the page's widgets to that example's values
+    (before they are drawn, through the button's callback)."""
+
+    def apply(values: dict[str, Any]) -> None:
+        for name, value in values.items():
+            st.session_state[name] = value
+            if name.endswith("seed"):
+                st.session_state[f"{name}__global"] = seed()  # the example's seed stays
+
+    columns = st.columns(len(examples) + 1)
+    columns[0].markdown("**Try:**")
+    for column, (label, values) in zip(columns[1:], examples.items(), strict=True):
+        column.button(label, on_click=apply, args=(values,), key=f"{key}_{label}")
+
+
 def device() -> str:
     return st.session_state.get("device", auto_device())
 

@@ -80,13 +80,15 @@ def neighbour_caption(ref: Reference, index: int) -> str:
 
 
 def novelty_verdict(ref: Reference, distance: float) -> str:
+    """Plain words: how close the image is to its nearest training image, measured against
+    how close real images the model never saw are to theirs."""
     share = ref.percentile(distance)
     if share < 0.01:
         return (
-            f"closer to a training image than 99 % of unseen real images are ({share:.0%}): "
-            "possibly memorised"
+            "**Possibly a copy:** it is closer to a training image than 99 % of real images "
+            "the model never saw are to theirs."
         )
     return (
-        f"{share:.0%} of unseen real images are closer to the training set than this one: "
-        "not a copy"
+        f"**Not a copy:** {share:.0%} of real images the model never saw sit closer to a "
+        "training image than this one does."
     )

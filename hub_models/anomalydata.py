@@ -303,13 +303,21 @@ def random_defect(
 # -- one image from the user -----------------------------------------------------------------
 
 
-def prepare_upload(data: bytes, name: str, size: int, channels: int) -> torch.Tensor:
-    """An uploaded file as the model's input (1, C, R, R), or a DataError that says why not."""
+def prepare_upload(
+    data: bytes, name: str, size: int, channels: int, dataset: str = ""
+) -> torch.Tensor:
+    """An uploaded file as the model's input (1, C, R, R), or a DataError that says why not.
+
+    For a digits model the upload is made the way the training digits were (light ink on
+    black, fitted and centred: ``imagedata.mnist_like``); other images are centre-cropped."""
     image = imagedata.decode_image(data, name)
     if min(image.size) < MIN_SIDE:
         raise DataError(
             f"{name} is {image.width}x{image.height} pixels; at least {MIN_SIDE}x{MIN_SIDE} "
             "is needed to score it"
         )
-    array = imagedata.square(image, size, channels)
+    if dataset == "mnist" and channels == 1:
+        array = imagedata.mnist_like(image, size)
+    else:
+        array = imagedata.square(image, size, channels)
     return imagedata.to_tensor(array[None], channels)

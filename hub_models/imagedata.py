@@ -193,11 +193,45 @@ def decode_image(data: bytes, name: str = "image") -> Image.Image:
             image = probe.copy()
     except DataError:
         raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-        raise DataError(f"{name} is not an image Pillow can read ({error})") from error
+    except UnidentifiedImageError as error:  # its message names a memory buffer, not the file
+        raise DataError(
+            f"{name} is not an image: upload a PNG, JPEG, GIF, BMP, WebP or TIFF file"
+        ) from error
+    except (OSError, SyntaxError, ValueError) as error:
+        raise DataError(f"{name} is a damaged or unsupported image ({error})") from error
     except Image.DecompressionBombError as error:
         raise DataError(f"{name} is too large to decode safely ({error})") from error
     return image
+
+
+def mnist_like(image: Image.Image, size: int) -> np.ndarray:
+    """A photo or drawing of one digit made the way MNIST's digits were: light ink on black,
+    the ink's bounding box scaled to fit 20x20, centred by its centre of mass in 28x28, then
+    padded to 32x32 as the training digits are (and resized to ``size``)."""
+    grey = np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+
+    def border(a: np.ndarray) -> np.ndarray:
+        return np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])
+
+    if border(grey).mean() > 0.5:  # dark ink on light paper
+        grey = 1.0 - grey
+    grey = np.clip((grey - np.median(border(grey))) * 1.5, 0, 1)  # paper to black, ink bright
+    ink = grey > 0.2
+    if not ink.any():
+        return np.zeros((size, size), np.uint8)
+    rows, cols = np.nonzero(ink.any(1))[0], np.nonzero(ink.any(0))[0]
+    crop = grey[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    scale = 20.0 / max(crop.shape)
+    width, height = max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale))
+    digit = Image.fromarray((crop * 255).astype(np.uint8)).resize((width, height), Image.LANCZOS)
+    box = np.zeros((28, 28), np.float32)
+    box[:height, :width] = np.asarray(digit, dtype=np.float32)
+    total = box.sum()
+    cy = (box.sum(1) * np.arange(28)).sum() / total
+    cx = (box.sum(0) * np.arange(28)).sum() / total
+    shifted = np.roll(box, (round(13.5 - cy), round(13.5 - cx)), axis=(0, 1))
+    padded = np.pad(shifted.clip(0, 255).astype(np.uint8), 2)
+    return np.asarray(Image.fromarray(padded).resize((size, size), Image.LANCZOS))
 
 
 def square(image: Image.Image, size: int, channels: int) -> np.ndarray:

@@ -4,7 +4,7 @@ import streamlit as st
 import torch
 
 from gallery import ganomaly as gg
-from gallery.common import model_picker_ui, seed
+from gallery.common import examples_ui, model_picker_ui, seed, share_url, url_state
 from hub_models import anomalydata
 from hub_models.ganomaly import score_images
 from hub_models.imagedata import DataError
@@ -17,6 +17,24 @@ st.write(
     "that flags 5 % of unseen normal images."
 )
 
+SHARED = {  # what a link to this page reproduces
+    "gan_model": tuple(gg.model_names()),
+    "gan_threshold": float,
+    "gan_index": int,
+}
+url_state(SHARED)
+examples_ui(
+    {
+        "Brick with defects": {"gan_source": "Published", "gan_model": "ganomaly-brick"},
+        "Digits: is it a 7?": {"gan_source": "Published", "gan_model": "ganomaly-mnist-7"},
+        "Gravel, strict threshold": {
+            "gan_source": "Published",
+            "gan_model": "ganomaly-gravel",
+            "gan_threshold": 0.6,
+        },
+    },
+    "gan_example",
+)
 top = st.columns([1, 2, 2])
 
 
@@ -60,12 +78,15 @@ except DataError as error:  # e.g. the training folder moved: uploads can still 
 NEEDS_DATA = "This needs the model's test images, which cannot be read (see above)."
 
 relative_threshold = top[2].slider(
-    "Threshold (x the default; 1 flags 5 % of unseen normal images)",
+    "Threshold (× the default)",
     min_value=0.2,
     max_value=5.0,
     value=1.0,
     step=0.05,
     key="gan_threshold",
+    help="1 is the default threshold: it flags 5 % of the calibration images (normal images "
+    "set aside when the model was trained, seen neither in training nor in the test set). "
+    "The Test set tab shows how many normal test images it flags.",
 )
 threshold = relative_threshold * model.threshold
 
@@ -98,8 +119,13 @@ def defect_view(data) -> None:
     cols = st.columns(4)
     x_at = cols[0].slider("Across", 0.0, 1.0, 0.5, 0.05, key="gan_x")
     y_at = cols[1].slider("Down", 0.0, 1.0, 0.5, 0.05, key="gan_y")
-    strength = cols[2].slider("Contrast", -1.0, 1.0, -0.8, 0.1, key="gan_strength")
-    angle = cols[3].slider("Angle (scratch)", 0, 180, 30, 5, key="gan_angle")
+    strength, angle = -0.8, 30  # a patch replaces the pixels: neither applies to it
+    if kind != "patch":
+        strength = cols[2].slider(
+            "Contrast", -1.0, 1.0, -0.8, 0.1, key="gan_strength", help="negative: darker"
+        )
+    if kind == "scratch":
+        angle = cols[3].slider("Angle", 0, 180, 30, 5, key="gan_angle")
     clean = data.test[normal[int(base)]]
     texture = config.dataset if config.dataset in anomalydata.TEXTURES else None
     damaged = anomalydata.add_defect(
@@ -110,18 +136,36 @@ def defect_view(data) -> None:
 
 def test_set_view(data, results) -> None:
     here = results.at(threshold)
+    if results.auroc <= results.knn_auroc:
+        st.warning(
+            f"On its own test set this model is no better than the simple baseline: its "
+            f"AUROC is {results.auroc:.3f}, while ranking images by their pixel distance to the "
+            f"5 nearest training images reaches {results.knn_auroc:.3f}."
+        )
     cols = st.columns(5)
     cols[0].metric(
         "AUROC",
         f"{results.auroc:.3f}",
         delta=f"{results.auroc - results.knn_auroc:+.3f} vs k-NN pixels",
-        help=f"The k-NN baseline (mean pixel distance to the 5 nearest training images) "
-        f"reaches {results.knn_auroc:.3f} on the same test set.",
+        help="AUROC: the chance that a random anomalous test image scores higher than a random "
+        "normal one (1 = perfect, 0.5 = a coin toss). The k-NN baseline (mean pixel distance "
+        f"to the 5 nearest training images) reaches {results.knn_auroc:.3f} on the same test "
+        "set.",
     )
-    cols[1].metric("Precision", f"{here['precision']:.2f}")
-    cols[2].metric("Recall", f"{here['recall']:.2f}")
-    cols[3].metric("F1", f"{here['f1']:.2f}")
-    cols[4].metric("False alarms", f"{here['false_alarm_rate']:.1%}")
+    cols[1].metric(
+        "Precision", f"{here['precision']:.2f}", help="share of flagged images that are anomalous"
+    )
+    cols[2].metric("Recall", f"{here['recall']:.2f}", help="share of anomalies flagged")
+    cols[3].metric("F1", f"{here['f1']:.2f}", help="harmonic mean of precision and recall")
+    cols[4].metric(
+        "False alarms (test set)",
+        f"{here['false_alarm_rate']:.1%}",
+        help="Share of normal test images above the threshold. At 1× the threshold was set to "
+        "flag 5 % of the calibration images; normal test images can differ from those (a "
+        "texture photograph is not uniform), so the rate here can be higher.",
+    )
+    if relative_threshold == 1:
+        cols[4].caption("set to flag 5 % of the calibration images")
     left, right = st.columns(2)
     left.plotly_chart(gg.histogram(results, threshold), key="gan_hist")
     right.plotly_chart(gg.roc_figure(results, threshold), key="gan_roc")
@@ -158,23 +202,30 @@ with one:
         label = truth if kind == truth else f"{truth} ({kind})"
         show_scored(data.test[index : index + 1], [f"Test image {index}: {label}"])
     else:
-        upload = st.file_uploader(
-            "Any image Pillow reads (it is centre-cropped to a square and resized to "
-            f"{config.resolution}x{config.resolution})",
-            key="gan_upload",
+        how = (
+            "a photo or drawing of one digit, either ink colour: it is fitted and centred the "
+            "way the training digits were"
+            if config.dataset == "mnist"
+            else "it is centre-cropped to a square"
         )
-        invert = st.checkbox(
-            "Invert (dark on light, as a digit written on paper)", key="gan_invert"
+        upload = st.file_uploader(
+            f"An image ({how}; resized to {config.resolution}x{config.resolution})",
+            type=["png", "jpg", "jpeg", "gif", "bmp", "webp", "tif", "tiff"],
+            key="gan_upload",
         )
         if upload is not None:
             try:
                 x = anomalydata.prepare_upload(
-                    upload.getvalue(), upload.name, config.resolution, config.channels
+                    upload.getvalue(),
+                    upload.name,
+                    config.resolution,
+                    config.channels,
+                    config.dataset,
                 )
             except DataError as error:
                 st.error(str(error))
             else:
-                show_scored(-x if invert else x, [upload.name])
+                show_scored(x, [upload.name])
 
 
 with defect:
@@ -187,3 +238,5 @@ with test:
         st.info(NEEDS_DATA)
     else:
         test_set_view(data, results)
+
+share_url(SHARED)

@@ -4,7 +4,15 @@ import streamlit as st
 import torch
 
 from gallery import images as gi
-from gallery.common import device, load_published, model_picker_ui, seed
+from gallery.common import (
+    device,
+    examples_ui,
+    load_published,
+    model_picker_ui,
+    seed_ui,
+    share_url,
+    url_state,
+)
 from hub_models import imagedata
 from hub_models.base import CheckpointError
 from hub_models.imagedata import DataError
@@ -13,8 +21,41 @@ from hub_models.images import KIND_TITLES, interpolate, sample
 st.title("This emoji does not exist")
 st.write(
     "Every click draws a new image from a model this gallery trained: DCGAN, WGAN-GP, a VAE "
-    "(blurry by construction) or cGAN, which takes a class. Beside each image, its nearest "
+    "(it learns an average over many possible images, so its samples come out smoother and "
+    "vaguer than a GAN's) or a cGAN, which takes a class. Beside each image, its nearest "
     "training images show whether it is new or a copy."
+)
+SHARED = {  # what a link to this page reproduces
+    "img_dataset": tuple(gi.published_datasets()),
+    "img_kind": tuple(gi.kinds()),
+    "img_seed": int,
+    "img_truncation": float,
+    "img_class": str,
+}
+url_state(SHARED)
+examples_ui(
+    {
+        "A smiley (cGAN)": {
+            "img_source": "Published",
+            "img_dataset": "emoji",
+            "img_kind": "cgan",
+            "img_class": "Smileys & Emotion",
+            "img_seed": 3,
+        },
+        "Typical emoji (truncation 1.5)": {
+            "img_source": "Published",
+            "img_dataset": "emoji",
+            "img_kind": "dcgan",
+            "img_truncation": 1.5,
+        },
+        "A handwritten digit": {
+            "img_source": "Published",
+            "img_dataset": "mnist",
+            "img_kind": "dcgan",
+            "img_seed": 0,
+        },
+    },
+    "img_example",
 )
 
 
@@ -38,21 +79,22 @@ dataset = model.config.dataset
 config = model.config
 
 controls = st.columns([1, 1, 1])
-if "img_seed" not in st.session_state:
-    st.session_state["img_seed"] = seed()
-controls[0].number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="img_seed")
+seed_ui("img_seed", controls[0])
 truncation = controls[1].slider(
     "Truncation",
-    min_value=0.25,
+    min_value=1.0,
     max_value=3.0,
     value=3.0,
     step=0.25,
     key="img_truncation",
-    help="Codes are drawn from a normal distribution cut at ±t: lower t gives more typical, "
-    "less varied images. 3 is practically no truncation.",
+    help="Each number of the random code is kept within ±t: lower t gives more typical, less "
+    "varied images; 3 changes practically nothing. Below 1 these small generators only draw "
+    "their blank average image, so the slider stops there.",
 )
 labels = None
 if config.conditional:
+    if st.session_state.get("img_class") not in config.class_names:
+        st.session_state.pop("img_class", None)
     chosen = controls[2].selectbox("Class", list(config.class_names), key="img_class")
     labels = torch.tensor([config.class_names.index(chosen)])
 
@@ -160,17 +202,24 @@ with compare:
         st.info("Side by side compares the published models of one dataset.")
     else:
         st.write(
-            f"Same seed, same data ({gi.DATASET_LABELS[dataset]}): the VAE's blur beside "
-            "the GANs' sharpness."
+            f"Same seed, same data ({gi.DATASET_LABELS[dataset]}), every published model: the "
+            "VAE's smooth average beside the GANs' sharper guesses, and the cGAN drawing the "
+            "class picked here."
         )
-        cols = st.columns(3)
-        for col, other in zip(cols, ("dcgan", "wgan-gp", "vae"), strict=True):
+        cols = st.columns(len(gi.kinds()))
+        for col, other in zip(cols, gi.kinds(), strict=True):
             try:
                 other_model, _ = load_published("images", gi.model_name(dataset, other), device())
             except CheckpointError as error:
                 col.warning(str(error))
                 continue
-            col.image(
-                imagedata.grid(sample(other_model, 16, image_seed, truncation=truncation), scale=2),
-                caption=KIND_TITLES[other],
-            )
+            other_labels = None
+            if other_model.config.conditional:
+                names = list(other_model.config.class_names)
+                default = names.index(chosen) if labels is not None and chosen in names else 0
+                pick = col.selectbox("Class", names, index=default, key="img_compare_class")
+                other_labels = torch.tensor([names.index(pick)]).repeat(16)
+            grid = sample(other_model, 16, image_seed, labels=other_labels, truncation=truncation)
+            col.image(imagedata.grid(grid, scale=2), caption=KIND_TITLES[other])
+
+share_url(SHARED)

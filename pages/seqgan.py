@@ -4,12 +4,45 @@ import pandas as pd
 import streamlit as st
 
 from gallery import seqgan as gs
-from gallery.common import device, load_published, model_picker_ui, published_file, seed
+from gallery.common import (
+    device,
+    examples_ui,
+    load_published,
+    model_picker_ui,
+    published_file,
+    seed_ui,
+    share_url,
+    url_state,
+)
 from hub_models import runfiles
 from hub_models.base import CheckpointError
 from hub_models.textdata import TextDataError
 
 st.title("Text generation (SeqGAN)")
+SHARED = {  # what a link to this page reproduces
+    "sg_corpus": tuple(gs.corpora()),
+    "sg_seed": int,
+    "sg_n": int,
+    "sg_temperature": float,
+    "sg_rollouts": int,
+}
+url_state(SHARED)
+examples_ui(
+    {
+        "Names, played safe": {
+            "sg_source": "Published",
+            "sg_corpus": "names",
+            "sg_temperature": 0.7,
+        },
+        "Chinese idioms": {"sg_source": "Published", "sg_corpus": "idioms", "sg_temperature": 1.0},
+        "Fortunes, wild": {
+            "sg_source": "Published",
+            "sg_corpus": "fortunes",
+            "sg_temperature": 1.3,
+        },
+    },
+    "sg_example",
+)
 st.write(
     "An LSTM language model trained by maximum likelihood (left), then further trained as a "
     "policy whose reward is a CNN discriminator's verdict, estimated for every prefix by "
@@ -33,32 +66,29 @@ choice = model_picker_ui(
 model, user_data = choice.model, choice.data
 config = model.config
 
-controls = st.columns(4)
-if "sg_seed" not in st.session_state:
-    st.session_state["sg_seed"] = seed()
-controls[0].number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="sg_seed")
-count = controls[1].slider("Samples", 1, 30, 10, key="sg_n")
-temperature = controls[2].slider(
-    "Temperature",
-    0.5,
-    1.5,
-    1.0,
-    0.05,
-    key="sg_temperature",
-    help="Logits are divided by it: below 1 is safer and less varied, above 1 wilder.",
-)
-rollouts = controls[3].select_slider(
-    "Roll-outs per token",
-    [0, 4, 8, 16],
-    value=8,
-    key="sg_rollouts",
-    help="How many completions of each prefix D scores to colour the token; 0 turns colour off.",
-)
-sample_seed = int(st.session_state["sg_seed"])
-
 samples_tab, curves_tab = st.tabs(["Samples", "Oracle experiment"])
 
 with samples_tab:
+    controls = st.columns(4)
+    sample_seed = seed_ui("sg_seed", controls[0])
+    count = controls[1].slider("Samples", 1, 30, 10, key="sg_n")
+    temperature = controls[2].slider(
+        "Temperature",
+        0.5,
+        1.5,
+        1.0,
+        0.05,
+        key="sg_temperature",
+        help="Logits are divided by it: below 1 is safer and less varied, above 1 wilder.",
+    )
+    rollouts = controls[3].select_slider(
+        "Roll-outs per token",
+        [0, 4, 8, 16],
+        value=8,
+        key="sg_rollouts",
+        help="How many completions of each prefix D scores to colour the token; 0 turns "
+        "colour off.",
+    )
     st.caption(
         "Colour: the token's Monte-Carlo reward, D's mean probability of *real* over "
         "completions of the prefix ending at it (red: judged fake, green: judged real)."
@@ -87,8 +117,11 @@ with samples_tab:
         st.dataframe(pd.DataFrame(rows).T.style.format("{:.3f}"))
     elif rows:
         st.markdown(
-            "**These samples:** novelty (share not in the training set), BLEU-4 "
-            "against held-out text, self-BLEU-4 (lower: more varied)"
+            "**These samples:** *novelty* is the share of samples not found in the training "
+            "set. *BLEU-4* counts how many of a sample's runs of 1 to 4 tokens also occur in "
+            "held-out real text (0 to 1; higher reads more like the real thing). *Self-BLEU-4* "
+            "is the same score of each sample against the other samples: high means the "
+            "samples repeat each other, lower is more varied."
         )
         st.dataframe(pd.DataFrame(rows).T.style.format("{:.3f}"))
 
@@ -116,3 +149,5 @@ with curves_tab:
         table = published_file("seqgan", oracle, runfiles.BENCHMARK)
         if table is not None:
             st.markdown(table.read_text(encoding="utf-8"))
+
+share_url(SHARED)

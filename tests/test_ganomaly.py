@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from accelerate import Accelerator
+from drawings import drawn_seven
 from PIL import Image
 
 from hub_models import anomalydata, hub
@@ -166,14 +167,29 @@ def test_a_good_upload_becomes_the_model_input():
     [
         (b"", "empty"),
         (b"name,score\nx,1\n", "not an image"),
-        (png()[:60], "not an image"),  # a truncated PNG
+        (png()[:60], "is a damaged or unsupported image"),  # a truncated PNG
         (png(size=(8, 8)), "at least 16x16"),
     ],
     ids=["empty", "text", "corrupt", "tiny"],
 )
 def test_bad_uploads_get_a_clear_message(data, message):
-    with pytest.raises(DataError, match=message):
+    with pytest.raises(DataError, match=message) as caught:
         anomalydata.prepare_upload(data, "upload", 32, 1)
+    assert "BytesIO" not in str(caught.value) and " at 0x" not in str(caught.value)
+
+
+@pytest.mark.parametrize(("ink", "paper"), [("black", "white"), ("white", "black")])
+def test_a_drawn_digit_is_made_like_the_training_digits(ink, paper):
+    """Fitted to 20x20 and centred by its centre of mass in 28x28, padded to 32, light ink on
+    black: a clean 7 is normal for the model whose anomaly is 0; cropped as a photo it is not."""
+    model = published(f"ganomaly-mnist-{GANOMALY_DIGITS[0]}")
+    upload = drawn_seven(ink, paper)
+    x = anomalydata.prepare_upload(upload, "seven.png", 32, 1, "mnist")
+    ink_rows = torch.nonzero((x[0, 0] > 0).any(1)).flatten()
+    assert int(ink_rows[0]) >= 2 and int(ink_rows[-1]) <= 29  # inside the 28x28 box + padding
+    assert float(score_images(model, x)["relative"][0]) < 1
+    plain = anomalydata.prepare_upload(upload, "seven.png", 32, 1)
+    assert float(score_images(model, plain)["relative"][0]) > 1
 
 
 def test_a_huge_upload_is_refused_before_decoding(monkeypatch):
