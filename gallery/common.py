@@ -165,9 +165,25 @@ def published_file(family: str, name: str, filename: str) -> Path | None:
     return hub.fetch_file(resolve_published(family, name), filename)
 
 
+SOURCE_HELP = {
+    "hub": "Downloaded from the model hub just now (or checked there and found unchanged).",
+    "cache": "Read from this machine's Hugging Face download cache: the hub was not asked.",
+    "bundled": "The copy of the published model that ships with this app, used when the hub "
+    "cannot be reached.",
+    "local": "A folder on this machine.",
+}
+
+
 def source_caption(where: hub.Resolved) -> None:
-    """Say where the weights came from, and why a fallback was used."""
-    st.caption(f"Weights: {where.label}" + (f" — {where.notice}" if where.notice else ""))
+    """Say where the weights came from, and why a fallback was used, in plain words."""
+    revision = (
+        "The code after @ identifies the exact weights: the start of their file's SHA-256 "
+        "fingerprint for a bundled copy, the hub's commit otherwise."
+    )
+    st.caption(
+        f"Weights: {where.label}" + (f" — {where.notice}" if where.notice else ""),
+        help=f"{SOURCE_HELP[where.source]} {revision}",
+    )
 
 
 def load_user_model(

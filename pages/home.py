@@ -26,7 +26,9 @@ for index, family in enumerate(FAMILIES.values()):
             where = None
         picture = published_file(family.name, published.name, runfiles.SAMPLE) if where else None
         if picture is not None:
-            st.image(str(picture), width="stretch")
+            st.image(
+                str(picture), width="stretch", caption=f"{published.title}: {family.sample_caption}"
+            )
         st.write(family.tagline)
         if where is not None:
             st.caption(f"{len(family.models)} published models · e.g. {where.label}")

@@ -213,7 +213,7 @@ class SeqGANTrainer(Trainer):
         return evaluate_seqgan(model, data)
 
     def sample_image(self, model: SeqGAN, data: SeqData) -> Image.Image:
-        return render_lines(sample_texts(model, 12, 0))
+        return render_lines(sample_texts(model, 8, 0))
 
     def save_txt(self, model: SeqGAN, data: SeqData, n: int, seed: int, path: Path) -> None:
         path.write_text("\n".join(sample_texts(model, n, seed)) + "\n", encoding="utf-8")
@@ -232,21 +232,24 @@ class SeqGANTrainer(Trainer):
             data.rollout.load_state_dict(rollout, strict=True)
 
 
-def render_lines(lines: list[str], width: int = 720) -> Image.Image:
-    """The card's picture of text samples. Characters outside Latin scripts are shown as
+def render_lines(lines: list[str], columns: int = 32, size: int = 22) -> Image.Image:
+    """The card's picture of text samples, large enough to read in a home-page card (long
+    lines are cut at ``columns`` characters). Characters outside Latin scripts are shown as
     U+XXXX: the only font on these machines (DejaVu) has no CJK glyphs."""
-    shown = [
-        "".join(ch if ord(ch) < 0x250 else f"[U+{ord(ch):04X}]" for ch in line)[:96]
-        for line in lines
-    ]
+    shown = []
+    for line in lines:
+        text = "".join(ch if ord(ch) < 0x250 else f"[U+{ord(ch):04X}]" for ch in line)
+        shown.append(text if len(text) <= columns else text[: columns - 1] + "…")
     try:
-        font = ImageFont.truetype("DejaVuSansMono.ttf", 14)
+        font = ImageFont.truetype("DejaVuSansMono.ttf", size)
     except OSError:
-        font = ImageFont.load_default(14)
-    image = Image.new("RGB", (width, 20 * len(shown) + 16), "white")
+        font = ImageFont.load_default(size)
+    step = round(size * 1.45)
+    width = round(size * 0.62 * columns) + 24
+    image = Image.new("RGB", (width, step * len(shown) + 20), "white")
     draw = ImageDraw.Draw(image)
     for i, line in enumerate(shown):
-        draw.text((8, 8 + 20 * i), line, fill=(20, 20, 20), font=font)
+        draw.text((12, 10 + step * i), line, fill=(20, 20, 20), font=font)
     return image
 
 
