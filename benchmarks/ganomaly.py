@@ -20,12 +20,11 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.timing import median_seconds
+from benchmarks.timing import median_seconds, report_table
 from hub_models import anomalydata, hub
 from hub_models.ganomaly import Ganomaly, knn_scores, score_images
 from hub_models.metrics import auroc
 from hub_models.registry import FAMILIES
-from training.cards import write_benchmark
 
 FAMILY = FAMILIES["ganomaly"]
 DIGITS = tuple(str(d) for d in range(10))
@@ -173,8 +172,7 @@ def table(quick: bool = False, verbose: bool = True, write_cards: bool | None = 
                  for s in seeds]  # fmt: skip
     summary = summarise(rows)
     text = markdown(summary, quick)
-    if write_cards if write_cards is not None else not quick:
-        write_benchmark(FAMILY, text)
+    report_table(FAMILY, text, quick, verbose=False, write_cards=write_cards)
     return {
         "quick": quick,
         "seconds": round(time.perf_counter() - began, 1),

@@ -13,13 +13,12 @@ import time
 
 import torch
 
-from benchmarks.timing import median_seconds
+from benchmarks.timing import median_seconds, report_table
 from hub_models import hub, imagedata
 from hub_models.features import Scorer, features_for
 from hub_models.images import DATASETS, ImageConfig, ImageModel, sample
 from hub_models.metrics import pixel_gaussian
 from hub_models.registry import FAMILIES
-from training.cards import write_benchmark
 from training.images import generate_like
 
 FAMILY = FAMILIES["images"]
@@ -113,10 +112,7 @@ def table(quick: bool = False, verbose: bool = True, write_cards: bool | None = 
     began = time.time()
     results = {dataset: score_dataset(dataset) for dataset in DATASETS}
     text = markdown(results)
-    if verbose:
-        print(text)
-    if write_cards if write_cards is not None else not quick:
-        write_benchmark(FAMILY, text)
+    report_table(FAMILY, text, quick, verbose, write_cards)
     return {
         "seconds": round(time.time() - began, 1),
         "table": results,

@@ -16,7 +16,7 @@ import time
 
 import torch
 
-from benchmarks.timing import median_seconds
+from benchmarks.timing import median_seconds, report_table
 from hub_models import hub
 from hub_models.registry import FAMILIES
 from hub_models.seqgan import (
@@ -30,7 +30,6 @@ from hub_models.seqgan import (
     policy_gradient_loss,
     rollout_rewards,
 )
-from training.cards import write_benchmark
 from training.seqgan import oracle_data
 
 FAMILY = FAMILIES["seqgan"]
@@ -202,10 +201,7 @@ def table(quick: bool = False, verbose: bool = True, write_cards: bool | None = 
     checks = verdicts(rows)
     fast = speed(model, quick)
     text = markdown(rows, checks, fast, n)
-    if verbose:
-        print(text)
-    if write_cards if write_cards is not None else not quick:
-        write_benchmark(FAMILY, text)
+    report_table(FAMILY, text, quick, verbose, write_cards)
     return {
         "seconds": round(time.time() - began, 1),
         "quick": quick,

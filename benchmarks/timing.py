@@ -17,3 +17,16 @@ def median_seconds(fn: Callable[[], object], repeats: int) -> float:
         fn()
         times.append(time.perf_counter() - began)
     return statistics.median(times)
+
+
+def report_table(
+    family, text: str, quick: bool, verbose: bool, write_cards: bool | None = None
+) -> None:
+    """Print a family's benchmark table and, unless the run is --quick (or ``write_cards``
+    says otherwise), write it into every published card of the family."""
+    from training.cards import write_benchmark
+
+    if verbose:
+        print(text)
+    if write_cards if write_cards is not None else not quick:
+        write_benchmark(family, text)
