@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import Any, ClassVar, Self
@@ -25,6 +26,9 @@ WEIGHTS_NAME, CONFIG_NAME, CARD_NAME = runfiles.WEIGHTS, runfiles.CONFIG, runfil
 # File names that hold pickled tensors. They can run arbitrary code when unpickled, so they are
 # never opened, only recognised in order to say why they are refused.
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
+
+
+_logger = logging.getLogger("hub_models")
 
 
 class CheckpointError(ValueError):
@@ -118,6 +122,22 @@ def load_state_strict(module: nn.Module, weights_path: Path) -> None:
     module.load_state_dict(state, strict=True)
 
 
+def _resolved_here(model_id: str, explicit_client_options: bool) -> tuple[bool, Path | None]:
+    """Whether this package resolves ``model_id`` itself (a folder, or a repo this gallery
+    publishes, unless the caller gave huggingface_hub options), and the snapshot bundled for it."""
+    if Path(model_id).is_dir():
+        return True, None
+    if explicit_client_options:
+        return False, None
+    from hub_models.registry import published  # the registry imports every family's bundle
+
+    try:
+        _, model = published(model_id)
+    except KeyError:
+        return False, None
+    return True, model.snapshot
+
+
 class HubBundle(nn.Module, PyTorchModelHubMixin):
     """Base of every published model: ``nn.Module`` + the Hub mixin + a frozen config dataclass.
 
@@ -150,6 +170,47 @@ class HubBundle(nn.Module, PyTorchModelHubMixin):
         return model.to(device).eval()
 
     @classmethod
+    def from_pretrained(  # type: ignore[override]
+        cls,
+        pretrained_model_name_or_path: str | Path,
+        *,
+        force_download: bool = False,
+        token: str | bool | None = None,
+        cache_dir: str | Path | None = None,
+        local_files_only: bool = False,
+        revision: str | None = None,
+        **model_kwargs,
+    ) -> Self:
+        """Load a published model; a repo of this gallery resolves as ``hub_models.load`` does.
+
+        Such a repo (or a folder) goes straight to ``_from_pretrained``: the mixin's own first
+        step downloads config.json with huggingface_hub, which fails offline (and waits in its
+        retry loop when the endpoint is down) before any fallback could run. Other repos, or
+        explicit client options, take the mixin's path.
+        """
+        model_id = str(pretrained_model_name_or_path)
+        explicit = bool(force_download or local_files_only or token is not None or cache_dir)
+        if _resolved_here(model_id, explicit)[0]:
+            return cls._from_pretrained(
+                model_id=model_id,
+                revision=revision,
+                cache_dir=None,
+                force_download=False,
+                local_files_only=False,
+                token=None,
+                **model_kwargs,
+            )
+        return super().from_pretrained(
+            model_id,
+            force_download=force_download,
+            token=token,
+            cache_dir=cache_dir,
+            local_files_only=local_files_only,
+            revision=revision,
+            **model_kwargs,
+        )
+
+    @classmethod
     def _from_pretrained(
         cls,
         *,
@@ -162,11 +223,28 @@ class HubBundle(nn.Module, PyTorchModelHubMixin):
         map_location: str = "cpu",
         **_ignored,
     ) -> Self:
-        # The mixin would fall back to pytorch_model.bin and load non-strictly; fetch the two
-        # files ourselves so that only safetensors is ever read and every key must match. The
-        # rest of the repo (card, sample image, replay, evaluation) is not downloaded.
-        if Path(model_id).is_dir():
-            return cls.load_folder(model_id, map_location)
+        # A folder, or a repo this gallery publishes, resolves like hub_models.load: the Hub
+        # (after one bounded reachability probe), then the HF cache, then the snapshot bundled
+        # with the package; ``model.resolved`` says which and the log names it. Other repos (or
+        # explicit client options) are fetched with huggingface_hub. Either way the mixin's
+        # fallback to pytorch_model.bin and its non-strict load are bypassed: only safetensors
+        # is read, every key must match, and only the weights and the config are downloaded.
+        from hub_models import hub
+
+        explicit = bool(force_download or local_files_only or token is not None or cache_dir)
+        here, bundled = _resolved_here(model_id, explicit)
+        if here:
+            where = hub.resolve(model_id, bundled, revision)
+            model = cls.load_folder(where.path, map_location)
+            model.resolved = where
+            log = _logger.warning if where.source == "bundled" else _logger.info
+            log(
+                "%s: weights from %s%s",
+                model_id,
+                where.label,
+                f" ({where.notice})" * bool(where.notice),
+            )
+            return model
         from huggingface_hub import hf_hub_download
         from huggingface_hub.errors import RemoteEntryNotFoundError
 
@@ -194,7 +272,11 @@ class HubBundle(nn.Module, PyTorchModelHubMixin):
             ) from error
         # The config from the same commit as the weights, even if a push landed in between.
         download(CONFIG_NAME, folder.name)
-        return cls.load_folder(folder, map_location)
+        model = cls.load_folder(folder, map_location)
+        source = "cache" if local_files_only or hub.offline() else "hub"
+        model.resolved = hub.Resolved(model_id, folder, source, folder.name)
+        _logger.info("%s: weights from %s", model_id, model.resolved.label)
+        return model
 
     @torch.no_grad()
     def round_to_storage(self) -> None:

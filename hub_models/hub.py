@@ -1,4 +1,5 @@
-"""Hub access: resolve a published model (Hub → cache → bundled snapshot), load it, publish it.
+"""Hub access: resolve a published model (Hub → cache → bundled snapshot), load it, list and zip
+its files, check a folder and publish it.
 
 Environment, read at call time so tests and the app can point it elsewhere:
 ``HF_ENDPOINT`` (default https://huggingface.co; mirrors and self-hosted hubs work),
@@ -30,7 +31,13 @@ from pathlib import Path, PurePosixPath
 from typing import Literal
 
 from hub_models import runfiles
-from hub_models.base import CONFIG_NAME, WEIGHTS_NAME, CheckpointError, HubBundle
+from hub_models.base import (
+    CONFIG_NAME,
+    WEIGHTS_NAME,
+    CheckpointError,
+    HubBundle,
+    refuse_pickles,
+)
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 PROBE_SECONDS = 1.5
@@ -322,11 +329,7 @@ def publish(folder: Path, repo_id: str, dry_run: bool = False) -> list[str]:
     read into this code, printed or logged. Returns the list of files (uploaded or that would be).
     """
     folder = Path(folder)
-    files = sorted(
-        p.relative_to(folder).as_posix()
-        for p in folder.rglob("*")
-        if p.is_file() and not _private(p.relative_to(folder))
-    )
+    files = publishable_names(folder)
     missing = [name for name in PUBLISHED_FILES if name not in files]
     if missing:
         raise CheckpointError(f"{folder} cannot be published: {', '.join(missing)} missing")
@@ -345,9 +348,215 @@ def publish(folder: Path, repo_id: str, dry_run: bool = False) -> list[str]:
     return files
 
 
+def repo_url(repo_id: str) -> str:
+    """Where a published repo lives on HF_ENDPOINT (its page on huggingface.co)."""
+    return f"{endpoint()}/{repo_id}"
+
+
+def publishable_names(folder: Path) -> list[str]:
+    """The files of a folder that publishing uploads, sorted (training leftovers stay local)."""
+    folder = Path(folder)
+    return sorted(
+        p.relative_to(folder).as_posix()
+        for p in folder.rglob("*")
+        if p.is_file() and not _private(p.relative_to(folder))
+    )
+
+
 def _private(relative: Path) -> bool:
     """Training leftovers that stay local: checkpoints, logs, snapshots, hidden files."""
-    return (
-        relative.parts[0] in runfiles.LOCAL
-        or any(part.startswith(".") for part in relative.parts)
+    return relative.parts[0] in runfiles.LOCAL or any(
+        part.startswith(".") for part in relative.parts
     )
+
+
+@dataclass(frozen=True)
+class PublishCheck:
+    """What ``python -m training publish --dry-run`` finds in a folder: the files it would
+    upload and every problem that stops it (none when the folder can be published)."""
+
+    folder: Path
+    family: str | None
+    auxiliary: str | None  # the auxiliary model a folder holds, else None
+    files: tuple[RepoFile, ...]
+    problems: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def check_publishable(folder: Path) -> PublishCheck:
+    """Every check publishing runs, without uploading: the run record names a family of the
+    registry, config.json, safetensors weights (pickles are refused unopened) and the card
+    exist, the card parses, the weights load strictly into the config, and a smoke sample
+    is finite. One message per problem; a problem that hides others (no weights: nothing to
+    load) is reported alone."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return PublishCheck(
+            folder,
+            None,
+            None,
+            (),
+            (f"{folder} is not a folder: give the --out folder of `python -m training train`",),
+        )
+    problems: list[str] = []
+    bundle, sample, family_name, auxiliary = _run_record_model(folder, problems)
+    config = folder / CONFIG_NAME
+    if not config.is_file():
+        problems.append(
+            f"{config} is missing: a published model needs the config.json its training run "
+            "wrote beside the weights"
+        )
+    loadable = config.is_file()
+    if not (folder / WEIGHTS_NAME).is_file():
+        loadable = False
+        try:
+            refuse_pickles(folder)
+        except CheckpointError as error:
+            problems.append(str(error))
+    card = folder / runfiles.CARD
+    if not card.is_file():
+        problems.append(
+            f"{card} (the model card) is missing: `python -m training train` writes it, and the "
+            "Hub shows it as the repo's page"
+        )
+    else:
+        problems.extend(_card_problems(card))
+    if family_name and not (folder / runfiles.EVALUATION).is_file():
+        problems.append(
+            f"{folder / runfiles.EVALUATION} is missing: publishing writes the card's metrics "
+            "from it (`python -m training train` writes it)"
+        )
+    if loadable and bundle is not None:
+        problems.extend(_load_problems(folder, bundle, sample))
+    files = () if problems else tuple(_local_file(folder, n) for n in publishable_names(folder))
+    return PublishCheck(folder, family_name, auxiliary, files, tuple(problems))
+
+
+def _run_record_model(folder: Path, problems: list[str]):
+    """The bundle and smoke sample of the model a run folder's training.json names."""
+    from hub_models.registry import FAMILIES
+
+    try:
+        record = runfiles.read_json(folder, runfiles.TRAINING)
+    except runfiles.RunFolderError as error:
+        problems.append(str(error))
+        return None, None, None, None
+    if record is None:
+        problems.append(
+            f"{folder} has no {runfiles.TRAINING}: publish folders written by "
+            "`python -m training train` (it records the family and the command)"
+        )
+        return None, None, None, None
+    spec = FAMILIES.get(record.get("family", ""))
+    if spec is None:
+        problems.append(
+            f"{folder / runfiles.TRAINING} names family {record.get('family')!r}; this gallery "
+            f"has {', '.join(FAMILIES)}"
+        )
+        return None, None, None, None
+    name = record.get("auxiliary")
+    if not name:
+        return spec.bundle, spec.sample, spec.name, None
+    for model in spec.auxiliary:
+        if model.name == name:
+            return model.bundle, model.sample, spec.name, name
+    problems.append(f"{spec.name} declares no auxiliary model named {name!r}")
+    return None, None, spec.name, name
+
+
+def _card_problems(card: Path) -> list[str]:
+    from huggingface_hub import ModelCard
+
+    try:
+        ModelCard.load(card)
+    except Exception as error:  # yaml and huggingface_hub raise several types for a bad header
+        return [f"{card} is not a valid model card ({type(error).__name__}: {error})"]
+    return []
+
+
+def _load_problems(folder: Path, bundle: type[HubBundle], sample) -> list[str]:
+    import torch
+
+    try:
+        model = bundle.load_folder(folder)
+    except CheckpointError as error:
+        return [str(error)]
+    if not torch.isfinite(sample(model, 4, 0).float()).all():
+        return ["the model's smoke sample is not finite; it cannot be published"]
+    return []
+
+
+# ----------------------------------------------------------------------------- a repo's files
+
+
+@dataclass(frozen=True)
+class RepoFile:
+    """One file of a resolved repo: its name in the repo and the local copy it was read from."""
+
+    name: str
+    path: Path
+    size: int
+    sha256: str
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _local_file(folder: Path, name: str) -> RepoFile:
+    path = Path(folder) / name
+    return RepoFile(name, path, path.stat().st_size, sha256_of(path))
+
+
+def repo_file_names(where: Resolved) -> list[str]:
+    """The files of a resolved repo at its revision: a bundled or local folder's publishable
+    files; for the Hub, its file list at that commit, or, when the Hub cannot be asked, the
+    files a published run folder holds (runfiles.SHIPPED)."""
+    if where.source in ("bundled", "local"):
+        return publishable_names(where.path)
+    if not offline() and endpoint_reachable(endpoint()):
+        from huggingface_hub import HfApi
+        from huggingface_hub.errors import HfHubHTTPError
+
+        try:
+            listed = HfApi(endpoint=endpoint()).list_repo_files(
+                where.repo_id, revision=where.revision
+            )
+            return sorted(listed)
+        except (HfHubHTTPError, OSError):
+            pass  # the files fetch_file can still find are listed below
+    return sorted(runfiles.SHIPPED)
+
+
+def repo_files(where: Resolved) -> list[RepoFile]:
+    """Every file of a resolved repo, fetched from its revision, with its size and sha256."""
+    found = []
+    for name in repo_file_names(where):
+        path = fetch_file(where, name)
+        if path is not None:
+            found.append(RepoFile(name, path, path.stat().st_size, sha256_of(path)))
+    return found
+
+
+def repo_zip(where: Resolved, files: Sequence[RepoFile] | None = None) -> bytes:
+    """The repo as a zip: ``NAME/<file>`` for each file, stored byte for byte (no compression,
+    fixed timestamps: the same files give the same archive)."""
+    import io
+    import zipfile
+
+    files = repo_files(where) if files is None else files
+    root = where.repo_id.rstrip("/").split("/")[-1]
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        for item in files:
+            info = zipfile.ZipInfo(f"{root}/{item.name}", date_time=(1980, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, item.path.read_bytes())
+    return buffer.getvalue()

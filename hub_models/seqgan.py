@@ -619,7 +619,7 @@ FAMILY = Family(
     datasets=(
         Dataset(
             "SeqGAN oracle (vocabulary 5,000, length 20)",
-            "a random LSTM regenerated from its seed by hub_models/py",
+            "a random LSTM regenerated from its seed by hub_models/seqgan.py",
             "MIT",
         ),
         Dataset(

@@ -233,3 +233,118 @@ def test_endpoint_down_falls_back_to_bundled_after_one_bounded_probe(trained, tm
     # One probe with its deadline, then straight to the bundled snapshot: huggingface_hub's
     # download (and its retry loop) is never entered.
     assert seen["calls"] == [["probe", url, seen["deadline"]]]
+
+
+MIXIN_AND_LOAD = """
+import json, sys
+import hub_models
+from hub_models.features import FeatureNet
+from hub_models.toy2d import Toy2DGAN, sample
+repo, features = sys.argv[1], sys.argv[2]
+mixin = Toy2DGAN.from_pretrained(repo)
+loaded, where = hub_models.load(repo)
+net = FeatureNet.from_pretrained(features)
+print(json.dumps({
+    "mixin": [mixin.resolved.source, mixin.resolved.revision, mixin.resolved.notice],
+    "load": [where.source, where.revision],
+    "features": net.resolved.source,
+    "same": sample(mixin, 8, 3).tolist() == sample(loaded, 8, 3).tolist(),
+    "points": sample(mixin, 8, 3).tolist(),
+}))
+"""
+
+
+def mixin_and_load(env: dict[str, str], repo: str, features: str) -> dict:
+    result = python(env, "-c", MIXIN_AND_LOAD, repo, features)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1]) | {"stderr": result.stderr}
+
+
+def test_from_pretrained_resolves_like_load_offline_and_with_the_endpoint_down(tmp_path):
+    """The README's one-liner works where `load` works: no Hub, empty cache."""
+    repo, features = "gan-gallery/toy2d-grid-minimax", "gan-gallery/images-mnist-features"
+    empty = str(tmp_path / "empty")
+    offline = mixin_and_load(clean_env(HF_HUB_OFFLINE="1", HF_HUB_CACHE=empty), repo, features)
+    assert offline["mixin"][0] == offline["load"][0] == offline["features"] == "bundled"
+    assert offline["mixin"][1] == offline["load"][1] and offline["same"]
+    assert f"{repo}: weights from bundled snapshot" in offline["stderr"]  # says which
+    with HubServer(tmp_path / "server") as server:
+        url = server.url  # an endpoint that then goes away
+    down = mixin_and_load(clean_env(HF_ENDPOINT=url, HF_HUB_CACHE=empty), repo, features)
+    assert down["mixin"][0] == "bundled" and "unreachable" in down["mixin"][2]
+    assert down["points"] == offline["points"]
+
+
+REPO_FILES = """
+import json, sys, zipfile, io
+from hub_models import hub
+from hub_models.registry import published
+where = hub.resolve(sys.argv[1], published(sys.argv[1])[1].snapshot)
+files = hub.repo_files(where)
+archive = zipfile.ZipFile(io.BytesIO(hub.repo_zip(where, files)))
+print(json.dumps({
+    "source": where.source,
+    "files": {f.name: f.sha256 for f in files},
+    "zip_equal": all(archive.read(f"{where.repo_id.split('/')[1]}/{f.name}") == f.path.read_bytes()
+                     for f in files),
+}))
+"""
+
+
+def test_publish_all_to_a_fork_then_load_and_list_it_under_the_forks_name(tmp_path):
+    from hub_models.hub import sha256_of
+    from hub_models.registry import FAMILIES
+
+    names = ["toy2d-grid-minimax", "images-mnist-features"]
+    snapshots = {
+        m.name: m.snapshot
+        for f in FAMILIES.values()
+        for m in (*f.models, *f.auxiliary)
+        if m.name in names
+    }
+    cards = {name: (folder / "README.md").read_bytes() for name, folder in snapshots.items()}
+    with HubServer(tmp_path / "server") as server:
+        cache = str(tmp_path / "cache")
+        env = clean_env(HF_ENDPOINT=server.url, HF_TOKEN="hf_x", HF_HUB_CACHE=cache)
+        done = python(env, "-m", "training", "publish-all", "--org", "fork-org", "--only", *names)
+        assert done.returncode == 0, done.stderr[-3000:]
+        for name in names:
+            assert f"published: {server.url}/fork-org/{name}" in done.stdout
+        assert "load them with GAN_GALLERY_ORG=fork-org" in done.stdout
+        # the bundled snapshots are left as they are; the published cards name the fork
+        assert {n: (f / "README.md").read_bytes() for n, f in snapshots.items()} == cards
+
+        fork = {**env, "GAN_GALLERY_ORG": "fork-org"}
+        got = mixin_and_load(fork, "fork-org/toy2d-grid-minimax", "fork-org/images-mnist-features")
+        assert got["mixin"][0] == got["load"][0] == got["features"] == "hub"
+        assert len(got["mixin"][1]) == 40 and got["same"]
+        assert got["points"] == expected_points(snapshots["toy2d-grid-minimax"])
+
+        listed = python(fork, "-c", REPO_FILES, "fork-org/toy2d-grid-minimax")
+        assert listed.returncode == 0, listed.stderr[-3000:]
+        repo = json.loads(listed.stdout.strip().splitlines()[-1])
+        folder = snapshots["toy2d-grid-minimax"]
+        assert repo["source"] == "hub" and repo["zip_equal"]
+        assert sorted(repo["files"]) == sorted(p.name for p in folder.iterdir())
+        for name, digest in repo["files"].items():
+            if name != "README.md":  # the one file publish-all rewrote
+                assert digest == sha256_of(folder / name), name
+        card = Path(cache).glob("models--fork-org--toy2d-grid-minimax/snapshots/*/README.md")
+        assert 'from_pretrained("fork-org/toy2d-grid-minimax")' in next(card).read_text()
+    # the fork's Hub gone: its name still finds the bundled snapshot, or the cache
+    offline = mixin_and_load(
+        clean_env(HF_HUB_OFFLINE="1", HF_HUB_CACHE=cache, GAN_GALLERY_ORG="fork-org"),
+        "fork-org/toy2d-grid-minimax",
+        "fork-org/images-mnist-features",
+    )
+    assert offline["mixin"][0] == "cache" and offline["mixin"][1] == got["mixin"][1]
+    assert offline["features"] == "cache"
+    bundled = mixin_and_load(
+        clean_env(
+            HF_HUB_OFFLINE="1", HF_HUB_CACHE=str(tmp_path / "empty"), GAN_GALLERY_ORG="fork-org"
+        ),
+        "fork-org/toy2d-grid-minimax",
+        "fork-org/images-mnist-features",
+    )
+    assert bundled["mixin"][0] == bundled["features"] == "bundled"
+    assert bundled["points"] == got["points"]

@@ -1,15 +1,21 @@
-"""Model cards written from the registry, the training record and the evaluation results."""
+"""Model cards written from the registry, the training record and the evaluation results.
+
+Every card carries its metrics as ``model-index`` metadata (the Hub's convention; the numbers
+are eval.json's), the command that trained it, its data with their licences, intended use and
+limitations.
+"""
 
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from hub_models import runfiles
-from hub_models.registry import Family
+from hub_models.registry import FAMILIES, AuxiliaryModel, Family
 
 
 def _value(value: Any) -> str:
@@ -42,22 +48,7 @@ def card_text(
         library_name="pytorch",
         tags=[*family.tags, "gan-gallery", "pytorch_model_hub_mixin"],
         model_name=name,
-        # model-index cannot say "undefined" (huggingface_hub refuses to parse a result without
-        # a value), so a NaN metric appears only in the table below, as n/a.
-        eval_results=[
-            EvalResult(
-                task_type="other",
-                task_name=family.title,
-                dataset_type="synthetic",
-                dataset_name=str(dataset_name),
-                metric_type=key,
-                metric_name=family.metric_names.get(key, key),
-                metric_value=v,
-            )
-            for key, v in metrics.items()
-            if not (isinstance(v, float) and math.isnan(v))
-        ]
-        or None,
+        eval_results=_eval_results(family.title, dataset_name, metrics, family.metric_names),
     )
     config_rows = "\n".join(f"| `{k}` | `{v}` |" for k, v in vars(config).items())
     metric_rows = "\n".join(
@@ -150,13 +141,126 @@ def rewrite_card(folder: Path, family: Family, config: Any, repo_id: str | None 
     """Regenerate a folder's card from its training.json and eval.json (after a benchmark, or
     when publishing names its repo)."""
     folder = Path(folder)
+    record, metrics = _record_and_metrics(folder)
+    if record.get("auxiliary"):
+        write_auxiliary_card(folder, family, _auxiliary(family, record), repo_id)
+        return
+    write_card(folder, family, config, record, metrics, repo_id)
+
+
+def refresh_card(folder: Path, repo_id: str | None = None) -> None:
+    """Regenerate the card of any run folder (a family's model or an auxiliary model), naming
+    ``repo_id`` as where it is published."""
+    from hub_models.base import read_config
+
+    folder = Path(folder)
+    record, _ = _record_and_metrics(folder)
+    family = FAMILIES[record["family"]]
+    if record.get("auxiliary"):
+        write_auxiliary_card(folder, family, _auxiliary(family, record), repo_id)
+    else:
+        rewrite_card(folder, family, read_config(folder, family.bundle.config_class), repo_id)
+
+
+def _record_and_metrics(folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     record = runfiles.read_json(folder, runfiles.TRAINING)
     metrics = runfiles.read_json(folder, runfiles.EVALUATION)
     if record is None or metrics is None:
         raise runfiles.RunFolderError(
             f"{folder} needs {runfiles.TRAINING} and {runfiles.EVALUATION} to write its card"
         )
-    write_card(folder, family, config, record, metrics, repo_id)
+    return record, metrics
+
+
+def _auxiliary(family: Family, record: dict[str, Any]) -> AuxiliaryModel:
+    for model in family.auxiliary:
+        if model.name == record["auxiliary"]:
+            return model
+    raise runfiles.RunFolderError(
+        f"{runfiles.TRAINING} names auxiliary model {record['auxiliary']!r}, which "
+        f"{family.name} does not declare"
+    )
+
+
+def _eval_results(task: str, dataset: str, metrics: dict[str, Any], names: dict[str, str]):
+    # model-index cannot say "undefined" (huggingface_hub refuses to parse a result without a
+    # value), so a NaN metric appears only in the card's table, as n/a.
+    return [
+        EvalResult(
+            task_type="other",
+            task_name=task,
+            dataset_type="synthetic",
+            dataset_name=str(dataset),
+            metric_type=key,
+            metric_name=names.get(key, key),
+            metric_value=v,
+        )
+        for key, v in metrics.items()
+        if not (isinstance(v, float) and math.isnan(v))
+    ] or None
+
+
+# What the auxiliary card writer adds below the trainer's own description; a rewrite replaces
+# everything from here down, so rewriting a card twice gives the same card.
+AUXILIARY_SECTIONS = "<!-- sections below are written from the registry by training/cards.py -->"
+
+
+def write_auxiliary_card(
+    folder: Path, family: Family, auxiliary: AuxiliaryModel, repo_id: str | None = None
+) -> None:
+    """The card of an auxiliary model: its trainer's description (the card the trainer wrote,
+    with its metric table, kept as it is apart from the repo it names), model-index metadata
+    from eval.json, and the sections every card has: the command, the data and their licences,
+    intended use and limitations."""
+    folder = Path(folder)
+    record, metrics = _record_and_metrics(folder)
+    card_path = folder / runfiles.CARD
+    if card_path.is_file():
+        previous = ModelCard.load(card_path)
+        body = previous.text.split(AUXILIARY_SECTIONS)[0].strip()
+        tags = list(previous.data.tags or [])
+    else:
+        body, tags = f"# {auxiliary.name}\n\n{auxiliary.title}.", []
+    if repo_id:  # the repo the description's snippet loads from
+        body = re.sub(r'"[\w.-]+/' + re.escape(auxiliary.name) + '"', f'"{repo_id}"', body)
+    dataset = (record.get("config") or {}).get("dataset") or family.datasets[0].name
+    names = {key: key.replace("_", " ") for key in metrics}
+    data = ModelCardData(
+        license=family.license,
+        library_name="pytorch",
+        tags=list(dict.fromkeys([*tags, "gan-gallery", "pytorch_model_hub_mixin"])),
+        model_name=auxiliary.name,
+        eval_results=_eval_results(auxiliary.title, dataset, metrics, names),
+    )
+    used = [d for d in family.datasets if str(dataset).lower() in d.name.lower()]
+    datasets = "\n".join(
+        f"- **{d.name}** — {d.source}; license {d.license}."
+        + (f" {d.attribution}" if d.attribution else "")
+        for d in used or family.datasets
+    )
+    sections = f"""
+{AUXILIARY_SECTIONS}
+
+## Training
+
+- Command: `{record["command"]}`
+- {record["wall_seconds"]:.0f} s on a CPU, torch {record["torch"]}.
+
+## Data
+
+{datasets}
+
+## Intended use
+
+Used by this gallery's *{family.title}* models ({family.name}): the {auxiliary.title}.
+Load it to reproduce their numbers; it is not meant for other uses.
+
+## Limitations
+
+Trained by this project for its own models, on the data above, in minutes on a CPU: not a
+general-purpose model. Numbers computed with it compare only with numbers computed with it.
+"""
+    ModelCard(f"---\n{data.to_yaml()}\n---\n\n{body}\n{sections}").save(card_path)
 
 
 def write_benchmark(family: Family, text: str) -> None:

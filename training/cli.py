@@ -11,8 +11,6 @@ import typing
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from hub_models import hub, runfiles
 from hub_models.base import CheckpointError, HubBundle
 from hub_models.registry import FAMILIES, AuxiliaryModel, Family, family
@@ -26,6 +24,7 @@ examples:
   python -m training evaluate toy2d --from runs/grid --json
   python -m training sample toy2d --from gan-gallery/toy2d-ring-hinge --n 1000 --out ring.csv
   python -m training publish runs/grid --repo-id my-org/toy2d-grid-hinge --dry-run
+  python -m training publish-all --org my-org --dry-run   # every bundled snapshot
 
 Hub access honours HF_ENDPOINT (mirrors, self-hosted hubs), HF_HUB_OFFLINE and HF_TOKEN.
 """
@@ -192,13 +191,30 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "publish",
         help="validate a trained folder and upload it to a Hub repo",
-        description="Validate DIR (strict load + one smoke sample) and upload it "
-        "with huggingface_hub to HF_ENDPOINT. The token is taken from HF_TOKEN "
-        "or `hf auth login` and never printed.",
+        description="Validate DIR (its training.json, config.json, safetensors weights and "
+        "card; a strict load and one smoke sample), print what will be uploaded, then upload "
+        "it with huggingface_hub to HF_ENDPOINT and print the repo's URL. A folder that fails "
+        "a check gets one message per problem and nothing is uploaded. The token is taken "
+        "from HF_TOKEN or `hf auth login` and never printed.",
     )
     p.add_argument("folder", type=Path, metavar="DIR", help="a folder written by `train`")
     p.add_argument("--repo-id", required=True, help="ORG/NAME of the Hub repo (created if needed)")
     p.add_argument("--dry-run", action="store_true", help="validate and list the files only")
+
+    p = sub.add_parser(
+        "publish-all",
+        help="publish every bundled snapshot (and the auxiliary models) under an organisation",
+        description="Validate every snapshot under hub_models/snapshots, then upload each to "
+        "ORG/NAME with its card rewritten to name that repo (the bundled copies stay as they "
+        "are). Nothing is uploaded if any snapshot fails a check. Afterwards "
+        "GAN_GALLERY_ORG=ORG makes the gallery, `hub_models.load` and `from_pretrained` load "
+        "from ORG.",
+    )
+    p.add_argument("--org", required=True, help="the Hub organisation (or user) to publish to")
+    p.add_argument("--dry-run", action="store_true", help="validate and list repos and files only")
+    p.add_argument(
+        "--only", nargs="*", default=None, metavar="NAME", help="publish only these models"
+    )
     return parser
 
 
@@ -221,16 +237,6 @@ def config_help() -> str:
     return "\n".join(lines) + "\n"
 
 
-def _family_of(folder: Path) -> Family:
-    record = runfiles.read_json(folder, runfiles.TRAINING)
-    if record is None:
-        raise CheckpointError(
-            f"{folder} has no {runfiles.TRAINING}: publish folders written by "
-            "`python -m training train`"
-        )
-    return family(record["family"])
-
-
 def _load(family: Family, source: str | None) -> tuple[HubBundle, hub.Resolved]:
     if source is None:
         published = family.featured_model
@@ -239,12 +245,6 @@ def _load(family: Family, source: str | None) -> tuple[HubBundle, hub.Resolved]:
         if published.repo_id == source:
             return hub.load(family.bundle, source, published.snapshot)
     return hub.load(family.bundle, source)
-
-
-def smoke_check(sample, model: HubBundle) -> None:
-    out = sample(model, 4, 0)
-    if not torch.isfinite(out.float()).all():
-        raise CheckpointError("the model's smoke sample is not finite; it cannot be published")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -372,25 +372,83 @@ def _auxiliary(name: str) -> tuple[Family, AuxiliaryModel]:
 
 
 def publish_command(args: argparse.Namespace, extra: list[str]) -> int:
-    spec = _family_of(args.folder)
-    record = runfiles.read_json(args.folder, runfiles.TRAINING) or {}
-    if record.get("auxiliary"):
-        _, published = _auxiliary(record["auxiliary"])
-        model = published.bundle.load_folder(args.folder)
-        smoke_check(published.sample, model)
-    else:
-        model = spec.bundle.load_folder(args.folder)
-        smoke_check(spec.sample, model)
-        if not args.dry_run:  # the card names the repo it now lives in
-            from training.cards import rewrite_card
+    check = hub.check_publishable(args.folder)
+    if not check.ok:
+        return _refuse(check)
+    url = hub.repo_url(args.repo_id)
+    if args.dry_run:
+        _list_files(f"would upload to {url}:", check.files)
+        print(f"dry run: nothing uploaded; without --dry-run the model will be at {url}")
+        return 0
+    from training.cards import refresh_card
 
-            rewrite_card(args.folder, spec, model.config, args.repo_id)
-    files = hub.publish(args.folder, args.repo_id, dry_run=args.dry_run)
-    verb = "would upload" if args.dry_run else "uploaded"
-    print(f"{verb} to {hub.endpoint()}/{args.repo_id}:")
-    for name in files:
-        print(f"  {name}")
+    refresh_card(args.folder, args.repo_id)  # the card names the repo it now lives in
+    _list_files(f"uploading to {url}:", hub.check_publishable(args.folder).files)
+    hub.publish(args.folder, args.repo_id)
+    print(f"published: {url}")
     return 0
+
+
+def publish_all_command(args: argparse.Namespace, extra: list[str]) -> int:
+    models = [m for spec in FAMILIES.values() for m in (*spec.models, *spec.auxiliary)]
+    unknown = sorted(set(args.only or ()) - {m.name for m in models})
+    if unknown:
+        raise UsageError(f"the gallery publishes no model named {', '.join(unknown)}")
+    models = [m for m in models if args.only is None or m.name in args.only]
+    checks = [hub.check_publishable(m.snapshot) for m in models]
+    refused = [check for check in checks if not check.ok]
+    for check in refused:
+        for problem in check.problems:
+            print(f"error: {problem}", file=sys.stderr)
+    if refused:
+        print(f"nothing uploaded: {len(refused)} snapshot(s) failed their checks", file=sys.stderr)
+        return 2
+    for model, check in zip(models, checks, strict=True):
+        repo_id = f"{args.org}/{model.name}"
+        if args.dry_run:
+            _list_files(f"would upload to {hub.repo_url(repo_id)}:", check.files)
+        else:
+            _publish_copy(check, repo_id)
+    verb = "would publish" if args.dry_run else "published"
+    print(
+        f"{verb} {len(models)} repos under {hub.repo_url(args.org)}; load them with "
+        f"GAN_GALLERY_ORG={args.org}"
+    )
+    return 0
+
+
+def _publish_copy(check: hub.PublishCheck, repo_id: str) -> None:
+    """Upload a bundled snapshot from a copy whose card names ``repo_id`` (the bundled card
+    keeps naming the gallery's own repo)."""
+    import shutil
+    import tempfile
+
+    from training.cards import refresh_card
+
+    with tempfile.TemporaryDirectory() as tmp:
+        stage = Path(tmp) / repo_id.split("/")[-1]
+        for item in check.files:
+            (stage / item.name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(item.path, stage / item.name)
+        refresh_card(stage, repo_id)
+        url = hub.repo_url(repo_id)
+        _list_files(f"uploading to {url}:", hub.check_publishable(stage).files)
+        hub.publish(stage, repo_id)
+        print(f"published: {url}", flush=True)
+
+
+def _refuse(check: hub.PublishCheck) -> int:
+    for problem in check.problems:
+        print(f"error: {problem}", file=sys.stderr)
+    print(f"nothing uploaded: fix {check.folder} and publish again", file=sys.stderr)
+    return 2
+
+
+def _list_files(heading: str, files) -> None:
+    print(heading)
+    for item in files:
+        print(f"  {item.name}")
+    print(f"  ({len(files)} files, {sum(item.size for item in files) / 1e6:.2f} MB)")
 
 
 def retrain_published_command(args: argparse.Namespace, extra: list[str]) -> int:
@@ -405,6 +463,7 @@ COMMANDS = {
     "auxiliary": auxiliary_command,
     "retrain-published": retrain_published_command,
     "publish": publish_command,
+    "publish-all": publish_all_command,
 }
 
 
