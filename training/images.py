@@ -15,6 +15,7 @@ from hub_models.features import FeatureConfig, FeatureNet, Scorer, feature_model
 from hub_models.images import ImageConfig, ImageModel, generate, latents, sample
 from hub_models.objectives import discriminator_loss, generator_loss, gradient_penalty
 from training.base import StepContext, Trainer
+from training.cards import refresh_card
 
 VAE_PIXEL_SIGMA = 0.2  # the VAE's Gaussian likelihood scale, in [-1, 1] pixel units
 
@@ -228,6 +229,7 @@ def train_features(dataset: str, out: Path, epochs: int = 8, seed: int = 0) -> d
     runfiles.write_json(out, runfiles.EVALUATION, metrics)
     runfiles.write_json(out, runfiles.TRAINING, record)
     (out / runfiles.CARD).write_text(feature_card(dataset, config, metrics, record))
+    refresh_card(out, feature_model(dataset).repo_id)  # model-index, data, limitations
     return metrics
 
 
