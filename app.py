@@ -90,6 +90,11 @@ def main() -> None:
         st.Page(f"pages/{family.page}", title=family.title, icon=family.icon, url_path=family.name)
         for family in FAMILIES.values()
     ]
+    pages.append(
+        st.Page(
+            "pages/models.py", title="Models", icon=":material/deployed_code:", url_path="models"
+        )
+    )
     navigation = st.navigation(pages)
     sidebar_ui()
     navigation.run()

@@ -125,10 +125,12 @@ def wait_for_text(url: str, text: str, timeout: float = 60) -> None:
 
 
 def page_headings() -> list[tuple[str, str]]:
-    """(URL path, heading) of the home page and of every family's page, from the registry."""
+    """(URL path, heading) of the home page, every family's page (from the registry) and the
+    Models page."""
     from hub_models.registry import FAMILIES
 
-    return [("", "GAN Gallery")] + [(f.name, f.title) for f in FAMILIES.values()]
+    families = [(f.name, f.title) for f in FAMILIES.values()]
+    return [("", "GAN Gallery"), *families, ("models", "Models")]
 
 
 def peak_rss_mb(pid: int) -> float | None:

@@ -5,6 +5,7 @@ import torch
 
 from gallery import ganomaly as gg
 from gallery.common import examples_ui, model_picker_ui, seed, share_url, url_state
+from gallery.models import models_link_ui
 from hub_models import anomalydata
 from hub_models.ganomaly import score_images
 from hub_models.imagedata import DataError
@@ -58,6 +59,7 @@ choice = model_picker_ui(
     choice_box=top[1],
 )
 model, data_folder = choice.model, choice.data
+models_link_ui("ganomaly", choice.key if choice.where else None)
 key = choice.key if choice.where is not None else f"{choice.key}:{id(model)}"
 config = model.config
 if not model.calibrated:

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from gallery.common import published_file, resolve_published
+from gallery.models import models_link_ui
 from hub_models import runfiles
 from hub_models.base import CheckpointError
 from hub_models.registry import FAMILIES
@@ -33,3 +34,4 @@ for index, family in enumerate(FAMILIES.values()):
         if where is not None:
             st.caption(f"{len(family.models)} published models · e.g. {where.label}")
         st.page_link(f"pages/{family.page}", label=f"Open {family.title}", icon=family.icon)
+        models_link_ui(family.name, published.name)

@@ -13,6 +13,7 @@ from gallery.common import (
     share_url,
     url_state,
 )
+from gallery.models import models_link_ui
 from hub_models import imagedata
 from hub_models.base import CheckpointError
 from hub_models.imagedata import DataError
@@ -75,6 +76,7 @@ choice = model_picker_ui(
     "python -m training train images --data YOUR_FOLDER --out DIR",
 )
 model, user_data = choice.model, choice.data
+models_link_ui("images", choice.key if choice.where else None)
 dataset = model.config.dataset
 config = model.config
 

@@ -14,6 +14,7 @@ from gallery.common import (
     share_url,
     url_state,
 )
+from gallery.models import models_link_ui
 from hub_models import runfiles
 from hub_models.base import CheckpointError
 from hub_models.textdata import TextDataError
@@ -64,6 +65,7 @@ choice = model_picker_ui(
     "python -m training train seqgan --corpus=... --data YOUR.txt --out DIR",
 )
 model, user_data = choice.model, choice.data
+models_link_ui("seqgan", choice.key if choice.where else None)
 config = model.config
 
 samples_tab, curves_tab = st.tabs(["Samples", "Oracle experiment"])
