@@ -58,6 +58,13 @@ def config_from_dict(config_class: type, data: dict[str, Any]) -> Any:
     return config_class(**values)
 
 
+def require_positive(config: Any, *names: str) -> None:
+    """Refuse a config whose counts or sizes ``names`` are below 1."""
+    for name in names:
+        if getattr(config, name) < 1:
+            raise ValueError(f"{name} must be >= 1")
+
+
 def read_config(folder: Path, config_class: type) -> Any:
     path = Path(folder) / CONFIG_NAME
     if not path.is_file():

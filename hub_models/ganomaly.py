@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import torch
 
-from hub_models.base import HubBundle
+from hub_models.base import HubBundle, require_positive
 from hub_models.blocks import DCGANDiscriminator, DCGANGenerator, check_image_shape, init_dcgan
 from hub_models.family import Dataset, Family, PublishedModel
 from hub_models.imagedata import MNIST
@@ -102,9 +102,7 @@ class GanomalyConfig:
         if self.kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, not {self.kind!r}")
         check_image_shape(self.resolution, self.channels)
-        for name in ("z_dim", "width", "steps", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1")
+        require_positive(self, "z_dim", "width", "steps", "batch_size")
 
     @property
     def label(self) -> str:

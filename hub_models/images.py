@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from hub_models.base import HubBundle
+from hub_models.base import HubBundle, require_positive
 from hub_models.blocks import DCGANDiscriminator, DCGANGenerator, check_image_shape, init_dcgan
 from hub_models.family import Dataset, Family, PublishedModel
 from hub_models.features import feature_model
@@ -109,9 +109,7 @@ class ImageConfig:
             raise ValueError(f"{self.kind} is unconditional: leave num_classes at 0")
         if self.class_names and len(self.class_names) != self.num_classes:
             raise ValueError("class_names must name num_classes classes")
-        for name in ("z_dim", "g_width", "d_width", "steps", "batch_size", "n_critic"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1")
+        require_positive(self, "z_dim", "g_width", "d_width", "steps", "batch_size", "n_critic")
 
     @property
     def label(self) -> str:

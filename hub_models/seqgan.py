@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hub_models import textdata
-from hub_models.base import HubBundle
+from hub_models.base import HubBundle, require_positive
 from hub_models.family import Dataset, Family, PublishedModel
 from hub_models.metrics import bleu, novelty, self_bleu
 
@@ -133,7 +133,8 @@ class SeqGANConfig:
             raise ValueError("d_widths and d_counts must have the same length")
         if not any(w <= self.seq_len for w in self.d_widths):
             raise ValueError("at least one discriminator filter must fit in seq_len")
-        for name in (
+        require_positive(
+            self,
             "vocab_size",
             "seq_len",
             "emb_dim",
@@ -143,9 +144,7 @@ class SeqGANConfig:
             "rollouts",
             "d_samples",
             "adv_d_samples",
-        ):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1")
+        )
         if self.vocab_size < 2 or self.seq_len < 2:
             raise ValueError("vocab_size and seq_len must be at least 2")
         total = self.mle_epochs + self.d_pretrain_rounds + self.adv_steps

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from hub_models.base import HubBundle
+from hub_models.base import HubBundle, require_positive
 from hub_models.family import Dataset, Family, PublishedModel
 from hub_models.objectives import (
     check_objective,
@@ -246,17 +246,9 @@ class Toy2DConfig:
         check_objective(self.objective)
         if self.pack < 1 or self.batch_size % self.pack:
             raise ValueError("pack must be >= 1 and divide batch_size")
-        for name in (
-            "g_width",
-            "g_depth",
-            "d_width",
-            "d_depth",
-            "noise_dim",
-            "d_steps",
-            "batch_size",
-        ):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1")
+        require_positive(
+            self, "g_width", "g_depth", "d_width", "d_depth", "noise_dim", "d_steps", "batch_size"
+        )
         if self.unrolled_steps < 0:
             raise ValueError("unrolled_steps must be >= 0")
 
