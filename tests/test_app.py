@@ -79,37 +79,51 @@ def test_every_page_renders_without_exception(family):
     assert not at.error, [e.value for e in at.error]
 
 
+@pytest.mark.usefixtures("lab_runs_closed")
 def test_lab_replay_draws_both_published_runs_with_their_source():
     at = open_page("toy2d_lab.py")
     charts = at.get("plotly_chart")
-    assert len(charts) == 6  # per side: animation, mode histogram, curves
+    assert len(charts) == 2  # per side, one animation: view, mode histogram and curves
     captions = " ".join(c.value for c in at.caption)
     assert "toy2d-ring-vanilla" in captions and "bundled snapshot" in captions
     at.radio(key="replay_target").set_value("grid").run()
     assert not at.exception and not at.error
 
 
+@pytest.mark.usefixtures("lab_runs_closed")
 def test_lab_live_training_steps_and_plays():
     at = open_page("toy2d_lab.py")
     at.radio(key="lab_mode").set_value("Train live").run()
     run = at.session_state["lab_run_A"]
     assert run.step == 0
     at.button[1].click().run()  # G step
-    assert at.session_state["lab_run_A"].step == 1
+    assert at.session_state["lab_run_A"] is run and run.step == 1
     at.toggle(key="playing").set_value(True).run()
-    assert at.session_state["lab_run_A"].step > 1
+    assert at.button[1].disabled  # no single steps while playing
+    lab_wait_until(lambda: run.latest(fresh=True).step > 1)  # trains between page runs
+
+    def picture_shown() -> bool:  # playing: the worker's picture, sent inline
+        at.run()
+        return any("data-lab-step" in str(e.proto) for e in at.get("html"))
+
+    lab_wait_until(picture_shown)
     assert not at.exception
+    assert at.session_state["lab_run_A"] is run
+    status = " ".join(c.value for c in at.caption)
+    assert "steps/s" in status and "frames/s" in status
 
 
+@pytest.mark.usefixtures("lab_runs_closed")
 def test_lab_side_by_side_uses_same_data_and_seed():
     at = open_page("toy2d_lab.py")
     at.radio(key="lab_mode").set_value("Side by side").run()
     a, b = at.session_state["lab_run_A"], at.session_state["lab_run_B"]
     assert a.target == b.target and a.config.seed == b.config.seed
     assert a.config.objective != b.config.objective
-    assert len(at.get("plotly_chart")) >= 4
+    assert len(at.get("plotly_chart")) == 2  # one figure per run
 
 
+@pytest.mark.usefixtures("lab_runs_closed")
 def test_lab_mixture_table_builds_a_custom_target():
     at = open_page("toy2d_lab.py")
     at.radio(key="lab_mode").set_value("Train live").run()
@@ -118,6 +132,7 @@ def test_lab_mixture_table_builds_a_custom_target():
     assert at.session_state["lab_run_A"].target.name == "custom mixture"
 
 
+@pytest.mark.usefixtures("lab_runs_closed")
 @pytest.mark.parametrize(
     ("payload", "message"),
     [
@@ -140,6 +155,7 @@ def test_lab_bad_csv_gets_a_clear_message(payload, message):
     assert "points.csv" in errors and message in errors
 
 
+@pytest.mark.usefixtures("lab_runs_closed")
 def test_lab_good_csv_trains_on_the_points():
     at = open_page("toy2d_lab.py")
     at.radio(key="lab_mode").set_value("Train live").run()
@@ -451,3 +467,95 @@ def test_one_folder_on_two_pages_is_loaded_as_each_pages_model_type(tmp_path):
     assert isinstance(model, Toy2DGAN)
     with pytest.raises(CheckpointError):
         load_user_model(ImageModel, str(folder))  # its config is not an ImageConfig
+
+
+# -- 2D lab: live runs kept across settings and modes ---------------------------------------
+
+
+@pytest.fixture
+def lab_runs_closed():
+    """Stop the lab's live runs (worker processes) that a test started."""
+    yield
+    from gallery import toy2d_lab
+
+    toy2d_lab.close_all()
+
+
+def lab_wait_until(condition, timeout: float = 60.0):
+    """Poll ``condition`` until it holds: live runs train between the page's runs."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.05)
+
+
+def open_lab_live(mode: str = "Train live") -> AppTest:
+    at = open_page("toy2d_lab.py")
+    at.radio(key="lab_mode").set_value(mode).run()
+    assert not at.exception, at.exception
+    return at
+
+
+@pytest.mark.usefixtures("lab_runs_closed")
+def test_lab_replay_of_the_same_run_on_both_sides():
+    at = open_page("toy2d_lab.py")
+    at.selectbox(key="replay_right").set_value("vanilla").run()
+    assert not at.exception, at.exception  # was StreamlitDuplicateElementKey
+    assert len(at.get("plotly_chart")) == 2
+    assert "rev-KL" in " ".join(c.value for c in at.caption)  # the jargon, explained
+
+
+@pytest.mark.usefixtures("lab_runs_closed")
+def test_lab_change_needing_a_new_run_keeps_a_trained_run_and_offers_the_restart():
+    at = open_lab_live()
+    at.button[1].click().run()  # G step: the run now has something to lose
+    run = at.session_state["lab_run_A"]
+    at.selectbox(key="A_objective").set_value("hinge").run()
+    assert at.session_state["lab_run_A"] is run and run.config.objective == "minimax"
+    note = " ".join(m.value for m in at.markdown)
+    assert "a new objective needs a new run from step 0" in note and "step 1" in note
+    next(b for b in at.button if b.label == "Restart with these settings").click().run()
+    fresh = at.session_state["lab_run_A"]
+    assert fresh is not run and fresh.config.objective == "hinge" and fresh.step == 0
+    assert not run.alive  # the replaced run's worker stopped
+    assert "needs a new run" not in " ".join(m.value for m in at.markdown)
+
+
+@pytest.mark.usefixtures("lab_runs_closed")
+def test_lab_change_before_any_update_just_starts_the_new_run():
+    at = open_lab_live()
+    run = at.session_state["lab_run_A"]
+    at.selectbox(key="live_target").set_value("grid").run()
+    fresh = at.session_state["lab_run_A"]
+    assert fresh is not run and fresh.target.name == "grid"
+    assert "needs a new run" not in " ".join(m.value for m in at.markdown)
+
+
+@pytest.mark.usefixtures("lab_runs_closed")
+def test_lab_learning_rates_and_speed_apply_to_the_running_run():
+    at = open_lab_live()
+    at.button[1].click().run()
+    run = at.session_state["lab_run_A"]
+    at.select_slider(key="A_lrg").set_value(3e-4).run()
+    at.select_slider(key="A_batch").set_value(64).run()
+    at.select_slider(key="speed").set_value("30").run()
+    assert at.session_state["lab_run_A"] is run
+    snapshot = run.latest(fresh=True)
+    assert snapshot.step == 1 and snapshot.config.lr_g == 3e-4
+    assert snapshot.config.batch_size == 64
+    assert "needs a new run" not in " ".join(m.value for m in at.markdown)
+
+
+@pytest.mark.usefixtures("lab_runs_closed")
+def test_lab_switching_modes_keeps_configuration_b_and_its_run():
+    at = open_lab_live("Side by side")
+    at.selectbox(key="B_objective").set_value("lsgan").run()
+    at.button[1].click().run()  # G step on both
+    b = at.session_state["lab_run_B"]
+    for mode in ("Train live", "Replay published runs", "Side by side"):
+        at.radio(key="lab_mode").set_value(mode).run()
+        assert not at.exception, at.exception
+    assert at.selectbox(key="B_objective").value == "lsgan"
+    assert at.session_state["lab_run_B"] is b and b.latest(fresh=True).step == 1

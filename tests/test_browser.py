@@ -49,9 +49,10 @@ def test_lab_replay_and_live_training_in_the_browser(app_url):
         page.get_by_role("button", name="G step", exact=True).wait_for(timeout=60_000)
         page.locator(SCRIPT_DONE).wait_for(timeout=60_000)  # the replay's charts are gone
         page.get_by_text("Play", exact=True).first.click()
+        # While playing, the page draws the worker's pictures, each stamped with its step.
         page.wait_for_function(
-            "() => [...document.querySelectorAll(\".gtitle, [data-testid='stCaptionContainer']\")]"
-            ".some(t => /step [1-9]/.test(t.textContent))",
+            "() => [...document.querySelectorAll('img[data-lab-step]')]"
+            ".some(img => Number(img.dataset.labStep) > 0)",
             timeout=60_000,
         )
         assert page.locator("[data-testid='stException']").count() == 0

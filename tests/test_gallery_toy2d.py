@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import plotly.graph_objects as go
 import pytest
 import torch
 
@@ -43,7 +44,7 @@ def test_single_updates_move_only_their_network():
     )
 
 
-def test_live_view_shapes_and_figures_serialise():
+def test_live_view_shapes_and_figure_serialise():
     run = lab.new_run(SMALL, toy2d.builtin_target("moons"))
     lab.advance(run, 2)
     view = lab.live_view(run)
@@ -51,55 +52,56 @@ def test_live_view_shapes_and_figures_serialise():
     assert view.field.shape == (lab.FIELD_RESOLUTION, lab.FIELD_RESOLUTION)
     assert view.manifold.shape == (lab.MANIFOLD_RESOLUTION, lab.MANIFOLD_RESOLUTION, 2)
     assert "energy_distance" in view.metrics
-    fig = lab.view_figure(view, "t", {"field": False, "arrows": True, "manifold": False})
-    names = [trace.name for trace in fig.data]
-    assert names == ["real", "G gradient", "generated"]
-    assert "energy distance" in fig.layout.title.text
-    lab.curves_figure(run.history).to_json()
-    lab.mode_histogram(view).to_json()
-
-
-def test_replay_views_come_from_saved_frames(tmp_path):
-    from safetensors.torch import save_file
-
-    frames = 3
-    save_file(
-        {
-            "points": torch.zeros(frames, 4, 2, dtype=torch.float16),
-            "directions": torch.ones(frames, 4, 2, dtype=torch.float16),
-            "field": torch.zeros(frames, 5, 5, dtype=torch.float16),
-            "manifold": torch.zeros(frames, 3, 3, 2, dtype=torch.float16),
-            "metrics": torch.tensor([[1, 8, 0.5, 2.0]] * frames, dtype=torch.float32),
-            "step": torch.tensor([10, 20, 30]),
-        },
-        str(tmp_path / "replay.safetensors"),
+    fig = lab.run_figure(
+        view, run.history, "t", {"field": False, "arrows": True, "manifold": False}
     )
-    replay = lab.load_replay(tmp_path / "replay.safetensors", toy2d.Toy2DConfig(target="ring"))
-    assert len(replay) == 3
-    view = replay.view(2)
-    assert view.step == 30 and view.metrics["modes_covered"] == 1
-    assert [c["step"] for c in replay.curves()] == [10, 20, 30]
-    animation = lab.replay_animation(replay, "t")
-    assert len(animation.frames) == 3
+    names = [trace.name for trace in fig.data]
+    assert names[:3] == ["real", "G gradient", "generated"]
+    assert "energy distance" in fig.layout.title.text
+    assert "xaxis2" not in fig.to_dict()["layout"]  # a point cloud has no mode histogram
+    fig.to_json()
 
 
-def test_mode_histogram_counts_high_quality_samples():
+def test_the_fast_live_figure_is_a_valid_figure():
+    run = lab.new_run(SMALL, toy2d.builtin_target("grid"))
+    lab.advance(run, 2)
+    fast = lab.run_figure(lab.live_view(run), run.history, "A: minimax", {}, validate=False)
+    checked = go.Figure(fast.to_dict())  # plotly's checks, which the live page skips
+    assert [t.name for t in checked.data] == [t["name"] for t in fast.to_dict()["data"]]
+    layout = checked.layout
+    assert layout.xaxis.constrain == "domain" and layout.yaxis.scaleanchor == "x"
+    assert {layout.xaxis3.anchor, layout.xaxis4.anchor} == {"y3", "y4"}  # losses | metrics
+    assert layout.showlegend is False  # panel titles name the curves: nothing covers the title
+    title = layout.title.text
+    assert title.startswith("<b>A: minimax</b><br>") and "step 2" in title
+
+
+def test_the_heatmap_fills_the_view_and_stray_points_stay_visible():
     target = toy2d.builtin_target("ring")
-    points = np.array([target.means[0]] * 3 + [target.means[1]] + [(5.0, 5.0)], dtype=np.float32)
+    points = np.array([[0.0, 0.0]] * 90 + [[30.0, 0.0]] * 10, dtype=np.float32)
+    extent = lab.view_extent(target, points)
+    assert extent == lab.square_extent(target, lab.ZOOMS[-1])  # zoomed out as far as it goes
+    near = lab.view_extent(target, np.zeros((10, 2), dtype=np.float32))
+    assert near == lab.square_extent(target, 1.0)
     view = lab.View(
         target,
-        target.extent(),
-        points,
+        extent,
+        np.zeros((4, 2)),
         points,
         np.zeros_like(points),
-        np.zeros((2, 2)),
-        np.zeros((2, 2, 2)),
+        np.zeros((5, 5)),
+        np.zeros((3, 3, 2)),
         True,
         0,
         {},
     )
-    bars = lab.mode_histogram(view).data[0]
-    assert list(bars.y[:3]) == [3, 1, 0]
+    traces = {t["name"]: t for t in lab.view_traces(view, {})}
+    heat = traces["discriminator"]
+    assert heat["x"][0] == extent[0] and heat["x"][-1] == extent[1]
+    assert heat["y"][0] == extent[2] and heat["y"][-1] == extent[3]
+    edge = traces["generated, outside the view (drawn on its edge)"]
+    assert len(edge["x"]) == 10 and np.all(edge["x"] == extent[1])
+    assert len(traces["generated"]["x"]) == 90
 
 
 @pytest.mark.parametrize(
@@ -115,6 +117,21 @@ def test_mode_histogram_counts_high_quality_samples():
 def test_bad_mixture_tables_are_refused(rows, message):
     with pytest.raises(ValueError, match=message):
         lab.target_from_table(rows)
+
+
+def test_a_table_row_being_filled_in_waits_instead_of_failing():
+    rows = [
+        {"x": 0, "y": 0, "std": 0.1, "weight": 1},
+        {"x": None, "y": None, "std": None, "weight": None},  # just added
+        {"x": 1, "y": float("nan"), "std": 0.1, "weight": 1},  # half typed
+        {"x": 1, "y": 1, "std": 0.1, "weight": 1},
+    ]
+    waiting = lab.incomplete_rows(rows)
+    assert waiting == [2, 3]
+    target = lab.target_from_table(rows, skip=tuple(waiting))
+    assert target.means == ((0.0, 0.0), (1.0, 1.0))
+    with pytest.raises(ValueError, match="row 4"):
+        lab.target_from_table([*rows[:3], {"x": "a", "y": 0, "std": 0.1, "weight": 1}], (2, 3))
 
 
 def test_good_mixture_table_normalises_weights():
