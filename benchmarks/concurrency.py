@@ -32,7 +32,7 @@ from benchmarks.browser import (
 
 ROOT = Path(__file__).resolve().parent.parent
 # every page, then the heavier ones again (URL paths are the registry's family names)
-VISITORS = ["", "toy2d", "images", "ganomaly", "seqgan", "toy2d", "images", "seqgan"]
+VISITORS = ["", "toy2d", "images", "ganomaly", "seqgan", "models", "toy2d", "images"]
 WAIT_MS = 120_000
 
 # ----------------------------------------------------------------------------- interactions
@@ -123,6 +123,15 @@ async def _come_back(page) -> float:
     return time.monotonic() - began
 
 
+async def _reopen_models(page) -> float:
+    """Models: the visitor reloads the table of every published model."""
+    began = time.monotonic()
+    await page.reload(timeout=WAIT_MS)
+    await page.get_by_role("heading", name="Models").first.wait_for(timeout=WAIT_MS)
+    await _settle(page)
+    return time.monotonic() - began
+
+
 Interaction = Callable[..., Awaitable[float]]
 INTERACTIONS: dict[str, tuple[str, Interaction, Callable[..., Awaitable[None]] | None]] = {
     "": ("reload the page", _come_back, None),
@@ -130,6 +139,7 @@ INTERACTIONS: dict[str, tuple[str, Interaction, Callable[..., Awaitable[None]] |
     "images": ('"Another one"', _another_image, None),
     "ganomaly": ("next test image", _next_test_image, None),
     "seqgan": ("next seed", _new_samples, None),
+    "models": ("reload the table", _reopen_models, None),
 }
 
 
@@ -294,7 +304,7 @@ def run(quick: bool = False, verbose: bool = True) -> dict:
     """Idle and one-busy-core runs side by side, each on a fresh (cold) server."""
     if not CHROMIUM.exists():
         return {"note": f"{CHROMIUM} not installed: nothing measured"}
-    visitors = VISITORS[:5] if quick else VISITORS
+    visitors = VISITORS[:6] if quick else VISITORS
     repeats = 2 if quick else 5
     runs = {}
     for name, busy in (("idle", False), ("loaded", True)):

@@ -32,7 +32,7 @@ async def open_all(url: str, pages: list[tuple[str, str]]):
 def test_cold_server_draws_every_page_for_concurrent_visitors(chromium_installed, tmp_path):
     # every page once, then the heavier pages again: 8 sessions start their first run together
     pages = page_headings()
-    pages += [p for p in pages if p[0] in ("toy2d", "seqgan", "images")]
+    pages += [p for p in pages if p[0] in ("toy2d", "images")]
     with serve(tmp_path / "hf-cache") as server:
         seen = asyncio.run(open_all(server.url, pages))
     failed = [v for v in seen if not v.ok]
