@@ -2,54 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import streamlit as st
-from streamlit.runtime.pages_manager import PagesManager
-from streamlit.testing.v1 import AppTest, app_test
+from apptest import cold_offline_app, open_page
+from streamlit.testing.v1 import AppTest
 
 from hub_models.registry import FAMILIES
-
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
-TIMEOUT = 120
-
-
-class NavigationPagesManager(PagesManager):
-    """AppTest as `streamlit run` sees this app once app.py has called st.navigation.
-
-    Both start by treating a pages/ folder beside the main script as an automatic multipage
-    app (Streamlit's first multipage API). Under `streamlit run`, app.py's st.navigation call
-    turns that off for the life of the server. AppTest resets the flag before every run, so a
-    rerun after switch_page would run the bare page file without app.py's shared sidebar.
-    """
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        PagesManager.uses_pages_directory = False
 
 
 @pytest.fixture(autouse=True)
 def offline_app(monkeypatch, tmp_path):
     """Each test starts cold and offline, on the bundled snapshots."""
-    monkeypatch.setattr(app_test, "PagesManager", NavigationPagesManager)
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-cache"))
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    yield
-    st.cache_resource.clear()
-    st.cache_data.clear()
-
-
-def open_page(page: str | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.run()
-    assert not at.exception, at.exception
-    if page:
-        at.switch_page(f"pages/{page}").run()
-        assert not at.exception, at.exception
-    return at
+    yield from cold_offline_app(monkeypatch, tmp_path)
 
 
 def test_home_shows_a_card_per_family_with_its_source():

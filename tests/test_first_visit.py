@@ -3,26 +3,13 @@
 from __future__ import annotations
 
 import pytest
-import streamlit as st
+from apptest import APP, cold_offline_app, open_page
 from streamlit.testing.v1 import AppTest
-from test_app import open_page  # the offline, cold AppTest of one page
-
-pytestmark = pytest.mark.usefixtures("offline_app")
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def offline_app(monkeypatch, tmp_path):
-    from streamlit.testing.v1 import app_test
-    from test_app import NavigationPagesManager
-
-    monkeypatch.setattr(app_test, "PagesManager", NavigationPagesManager)
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-cache"))
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    yield
-    st.cache_resource.clear()
-    st.cache_data.clear()
+    yield from cold_offline_app(monkeypatch, tmp_path)
 
 
 def everything_shown(at: AppTest) -> str:
@@ -55,7 +42,7 @@ def test_a_page_seed_follows_the_global_seed():
 
 
 def test_a_link_reproduces_the_view_and_the_view_writes_the_link():
-    at = AppTest.from_file(str(open_page.__globals__["APP"]), default_timeout=120)
+    at = AppTest.from_file(APP, default_timeout=120)
     at.query_params.update(
         {"img_dataset": "mnist", "img_kind": "cgan", "img_seed": "42", "img_class": "7"}
     )
@@ -71,7 +58,7 @@ def test_a_link_reproduces_the_view_and_the_view_writes_the_link():
 
 
 def test_a_bad_link_value_is_ignored():
-    at = AppTest.from_file(str(open_page.__globals__["APP"]), default_timeout=120)
+    at = AppTest.from_file(APP, default_timeout=120)
     at.query_params.update({"img_kind": "diffusion", "img_seed": "many"})
     at.run()
     at.switch_page("pages/images.py").run()

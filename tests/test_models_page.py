@@ -16,9 +16,8 @@ from io import BytesIO
 from pathlib import Path
 
 import pytest
-import streamlit as st
-from streamlit.runtime.pages_manager import PagesManager
-from streamlit.testing.v1 import AppTest, app_test
+from apptest import cold_offline_app
+from streamlit.testing.v1 import AppTest
 
 from gallery import models as gm
 from hub_models import hub, runfiles
@@ -31,26 +30,10 @@ PUBLISHED = [m for f in FAMILIES.values() for m in f.models]
 AUXILIARY = [m for f in FAMILIES.values() for m in f.auxiliary]
 
 
-class NavigationPagesManager(PagesManager):
-    """As in test_app.py: AppTest as `streamlit run` sees the app once st.navigation ran."""
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-
 @pytest.fixture(autouse=True)
 def offline(monkeypatch, tmp_path):
     """Each test starts cold and offline, on the bundled snapshots."""
-    monkeypatch.setattr(app_test, "PagesManager", NavigationPagesManager)
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-cache"))
-    monkeypatch.delenv("GAN_GALLERY_ORG", raising=False)
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    yield
-    st.cache_resource.clear()
-    st.cache_data.clear()
+    yield from cold_offline_app(monkeypatch, tmp_path)
 
 
 def open_page() -> AppTest:
