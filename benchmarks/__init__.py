@@ -16,8 +16,9 @@ FRAME: dict[str, str] = {
     "loading": "benchmarks.app:loading",  # resolve + load per family: bundled, cache, Hub
     "concurrency": "benchmarks.concurrency:run",  # 8 visitors on a cold server, idle and loaded
     "gpu": "benchmarks.gpu:run",  # every family on CUDA against the CPU (skips without CUDA)
+    "walk": "benchmarks.walk:run",  # every page and tab in chromium: screenshots, any error
 }
-FRAME_LONG = ("concurrency",)
+FRAME_LONG = ("concurrency", "walk")
 
 
 def _lazy(path: str) -> Callable[..., dict]:

@@ -68,12 +68,17 @@ def serve_app(hf_cache: Path, timeout: float = 60) -> Iterator[str]:
 
 @contextmanager
 def serve(
-    hf_cache: Path, timeout: float = 60, env: dict[str, str] | None = None
+    hf_cache: Path,
+    timeout: float = 60,
+    env: dict[str, str] | None = None,
+    log: Path | None = None,
 ) -> Iterator[AppServer]:
-    """As serve_app, with the server's process id; ``env`` adds to its environment."""
+    """As serve_app, with the server's process id; ``env`` adds to its environment and
+    ``log`` keeps what the server prints."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")} | (env or {})
     env.update(HF_HUB_OFFLINE="1", HF_HUB_CACHE=str(hf_cache), HF_HUB_DISABLE_TELEMETRY="1")
+    log_file = open(log, "w") if log else None  # noqa: SIM115 (closed when the server stops)
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -89,8 +94,8 @@ def serve(
         ],
         cwd=ROOT,
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log_file or subprocess.DEVNULL,
+        stderr=subprocess.STDOUT if log_file else subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -103,6 +108,8 @@ def serve(
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+        if log_file is not None:
+            log_file.close()
 
 
 @contextmanager
