@@ -500,7 +500,7 @@ def models_link_ui(family: str, model: str | None = None, box: Any = st) -> None
     params = {"family": family, **({"model": model} if model else {})}
     box.page_link(
         "pages/models.py",
-        label="Download, retrain or publish these models",
+        label="Models: download, retrain",
         icon=":material/download:",
         query_params=params,
     )
