@@ -11,8 +11,9 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from hub_models import hub, runfiles
+from hub_models import hub, registry, runfiles
 from hub_models.base import CheckpointError, HubBundle
+from hub_models.family import org
 from hub_models.registry import FAMILIES, AuxiliaryModel, Family, family
 
 EXAMPLES = """\
@@ -364,11 +365,14 @@ def auxiliary_command(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def _auxiliary(name: str) -> tuple[Family, AuxiliaryModel]:
-    for spec in FAMILIES.values():
-        for published in spec.auxiliary:
-            if published.name == name:
-                return spec, published
-    raise UsageError(f"no family declares an auxiliary model named {name!r}")
+    """The family that declares the auxiliary model ``name``, and its entry."""
+    try:
+        spec, model = registry.published(f"{org()}/{name}")
+    except KeyError:
+        model = None
+    if not isinstance(model, AuxiliaryModel):
+        raise UsageError(f"no family declares an auxiliary model named {name!r}")
+    return spec, model
 
 
 def publish_command(args: argparse.Namespace, extra: list[str]) -> int:
