@@ -17,7 +17,7 @@ from benchmarks.timing import median_seconds, report_table
 from hub_models import hub, imagedata
 from hub_models.features import Scorer, features_for
 from hub_models.images import DATASETS, ImageConfig, ImageModel, sample
-from hub_models.metrics import pixel_gaussian
+from hub_models.metrics import COPY_RMS, copies, pixel_gaussian
 from hub_models.registry import FAMILIES
 from training.images import generate_like
 
@@ -31,7 +31,6 @@ ROW_ORDER = (
     "wgan-gp",
     "cgan",
 )
-COPY_RMS = 0.02  # a sample within 2 % RMS of a training image counts as a copy
 
 
 def score_dataset(dataset: str) -> dict[str, dict[str, float]]:
@@ -53,14 +52,6 @@ def score_dataset(dataset: str) -> dict[str, dict[str, float]]:
         labels = data.held_out_labels if model.config.conditional else None
         rows[kind] = score(generate_like(model, n, labels), labels)
     return rows
-
-
-def copies(images: torch.Tensor, train: torch.Tensor) -> float:
-    """Share of images within COPY_RMS (root-mean-square, [0, 1] pixel units) of a train image."""
-    flat_train = (train.flatten(1) + 1) / 2
-    flat = (images.flatten(1) + 1) / 2
-    rms = torch.cdist(flat.double(), flat_train.double()).min(1).values / flat.shape[1] ** 0.5
-    return float((rms < COPY_RMS).float().mean())
 
 
 def verdicts(table: dict[str, dict[str, dict[str, float]]]) -> dict[str, dict[str, bool]]:
@@ -112,7 +103,8 @@ def table(quick: bool = False, verbose: bool = True, write_cards: bool | None = 
     began = time.time()
     results = {dataset: score_dataset(dataset) for dataset in DATASETS}
     text = markdown(results)
-    report_table(FAMILY, text, quick, verbose, write_cards)
+    first_models = tuple(f"images-{d}-{kind}" for d in DATASETS for kind in ROW_ORDER[2:])
+    report_table(FAMILY, text, quick, verbose, write_cards, models=first_models)
     return {
         "seconds": round(time.time() - began, 1),
         "table": results,

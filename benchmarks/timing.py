@@ -20,13 +20,19 @@ def median_seconds(fn: Callable[[], object], repeats: int) -> float:
 
 
 def report_table(
-    family, text: str, quick: bool, verbose: bool, write_cards: bool | None = None
+    family,
+    text: str,
+    quick: bool,
+    verbose: bool,
+    write_cards: bool | None = None,
+    models: tuple[str, ...] | None = None,
 ) -> None:
     """Print a family's benchmark table and, unless the run is --quick (or ``write_cards``
-    says otherwise), write it into every published card of the family."""
+    says otherwise), write it into the published cards of the family (of ``models`` only,
+    when given)."""
     from training.cards import write_benchmark
 
     if verbose:
         print(text)
     if write_cards if write_cards is not None else not quick:
-        write_benchmark(family, text)
+        write_benchmark(family, text, models)

@@ -115,3 +115,70 @@ def init_dcgan(module: nn.Module) -> None:
         elif isinstance(m, nn.BatchNorm2d):
             nn.init.normal_(m.weight, 1.0, 0.02)
             nn.init.zeros_(m.bias)
+
+
+class MinibatchStd(nn.Module):
+    """Karras et al., ProGAN (arXiv:1710.10196): one more channel holding the standard
+    deviation of the features across groups of ``group`` samples, so that D sees how varied a
+    batch is and can punish a generator that draws the same picture again and again."""
+
+    def __init__(self, group: int = 4) -> None:
+        super().__init__()
+        self.group = group
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        group = math.gcd(self.group, n)  # a batch that the group size does not divide
+        spread = x.reshape(group, -1, c, h, w)  # sample i is in group member i // (n / group)
+        std = (spread.var(0, unbiased=False) + 1e-8).sqrt().mean(dim=(1, 2, 3))
+        return torch.cat([x, std.reshape(-1, 1, 1, 1).repeat(group, 1, h, w)], 1)
+
+
+class ProjectionDiscriminator(nn.Module):
+    """The small-data discriminator: strided convs with LeakyReLU(0.2) and no batch norm,
+    spectral norm on every weight (Miyato et al., arXiv:1802.05957) so that hinge training
+    stays stable, minibatch standard deviation before the head, and the class entering by
+    projection (Miyato & Koyama, arXiv:1802.05637): the logit is ``linear(h) + <embed(y), h>``
+    for the image's features ``h``, which judges image and class jointly without feeding D
+    one-hot planes."""
+
+    def __init__(
+        self,
+        *,
+        width: int,
+        resolution: int,
+        channels: int,
+        num_classes: int = 0,
+        mbstd: bool = True,
+        spectral_norm: bool = True,
+    ) -> None:
+        super().__init__()
+
+        def sn(module: nn.Module) -> nn.Module:
+            return nn.utils.parametrizations.spectral_norm(module) if spectral_norm else module
+
+        self.num_classes = num_classes
+        layers: list[nn.Module] = [
+            # channels x r x r -> width x r/2 x r/2
+            sn(nn.Conv2d(channels, width, 4, 2, 1)),
+            nn.LeakyReLU(0.2, True),
+        ]
+        for _ in range(levels(resolution) - 1):  # width x s x s -> 2 width x s/2 x s/2
+            layers += [sn(nn.Conv2d(width, width * 2, 4, 2, 1)), nn.LeakyReLU(0.2, True)]
+            width *= 2
+        if mbstd:
+            layers.append(MinibatchStd())
+        layers += [sn(nn.Conv2d(width + int(mbstd), width, 3, 1, 1)), nn.LeakyReLU(0.2, True)]
+        self.trunk = nn.Sequential(*layers)
+        self.head = sn(nn.Linear(width * 16, 1))
+        if num_classes:
+            self.embed = sn(nn.Embedding(num_classes, width * 16))
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.trunk(images).flatten(1)
+        logit = self.head(h)
+        if self.num_classes:
+            if labels is None:
+                raise ValueError("this discriminator is class-conditional: give labels")
+            logit = logit + (self.embed(labels) * h).sum(1, keepdim=True)
+        return logit

@@ -52,7 +52,11 @@ EMOJI_GROUPS = (
     "Flags",
 )
 DIGITS = tuple(str(d) for d in range(10))
-BUILTIN = ("mnist", "emoji")
+BUILTIN = ("mnist", "emoji", "emoji-faces", "emoji-all")
+# The multi-vendor emoji sets (hub_models/emojidata.py): every vendor, each bringing all of its
+# own drawings of the subset. Faces are labelled by vendor (the style the page switches);
+# the whole set by CLDR group and vendor, group-major ("Animals & Nature / OpenMoji").
+MULTI_VENDOR = {"emoji-faces": "faces", "emoji-all": "all"}
 EMOJI_BACKGROUND = (255, 255, 255)
 
 SKIN_TONES = {"1f3fb", "1f3fc", "1f3fd", "1f3fe", "1f3ff"}
@@ -73,6 +77,7 @@ class ImageSet:
     class_names: tuple[str, ...]
     train_index: torch.Tensor
     held_out_index: torch.Tensor
+    item_names: tuple[str, ...] = ()  # what each image shows, where known ("grinning face")
 
     @property
     def train(self) -> torch.Tensor:
@@ -309,14 +314,18 @@ def split(n: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 @functools.cache
 def _builtin(name: str, size: int, channels: int) -> ImageSet:
+    item_names: tuple[str, ...] = ()
     if name == "mnist":
         digits, labels = mnist_raw()
         # Pad 28 -> 32 with background, as LeNet did: digits keep their native scale.
         padded = np.pad(digits, ((0, 0), (2, 2), (2, 2)))
         images, class_names = resize(padded, size), DIGITS
     elif name == "emoji":
-        pictures, labels, _ = emoji_raw()
+        pictures, labels, stems = emoji_raw()
         images, class_names = resize(pictures, size), EMOJI_GROUPS
+        item_names = tuple(emoji_name(stem) for stem in stems)
+    elif name in MULTI_VENDOR:
+        images, labels, class_names, item_names = _multi_vendor(name, size)
     else:
         raise DataError(f"unknown dataset {name!r}; built in: {', '.join(BUILTIN)}")
     train_index, held_out_index = split(len(images))
@@ -327,7 +336,37 @@ def _builtin(name: str, size: int, channels: int) -> ImageSet:
         class_names,
         train_index,
         held_out_index,
+        item_names,
     )
+
+
+def _multi_vendor(
+    name: str, size: int
+) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], tuple[str, ...]]:
+    from hub_models import emojidata  # it reads this module's CLDR tables
+
+    emoji = emojidata.load_emoji(tuple(emojidata.VENDORS), size, MULTI_VENDOR[name], aligned=False)
+    if name == "emoji-faces":
+        labels = emoji.vendors.copy()  # the cached set's arrays are read-only
+    else:
+        labels = emoji.groups * len(emoji.vendor_names) + emoji.vendors
+    return emoji.images, labels, builtin_classes(name), emoji.names
+
+
+def builtin_classes(name: str) -> tuple[str, ...] | None:
+    """The class names of a built-in dataset (None for a user's folder), without loading it."""
+    if name == "mnist":
+        return DIGITS
+    if name == "emoji":
+        return EMOJI_GROUPS
+    if name in MULTI_VENDOR:
+        from hub_models import emojidata
+
+        vendors = tuple(emojidata.VENDORS[v].title for v in emojidata.VENDORS)
+        if name == "emoji-faces":
+            return vendors
+        return tuple(f"{group} / {vendor}" for group in EMOJI_GROUPS for vendor in vendors)
+    return None
 
 
 def load_images(dataset: str, size: int, channels: int, folder: Path | None = None) -> ImageSet:
@@ -344,12 +383,6 @@ def load_images(dataset: str, size: int, channels: int, folder: Path | None = No
         train_index,
         held_out_index,
     )
-
-
-def emoji_stems_for(indices: torch.Tensor) -> list[str]:
-    """Twemoji file stems of dataset indices (to name nearest neighbours)."""
-    stems = emoji_raw()[2]
-    return [stems[int(i)] for i in indices]
 
 
 # -- output: tensors to pictures ------------------------------------------------------------

@@ -9,6 +9,7 @@ hub_models/features.py, published as this family's auxiliary models.
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 
@@ -16,18 +17,41 @@ import torch
 import torch.nn.functional as F
 
 from hub_models.base import HubBundle, require_positive
-from hub_models.blocks import DCGANDiscriminator, DCGANGenerator, check_image_shape, init_dcgan
+from hub_models.blocks import (
+    DCGANDiscriminator,
+    DCGANGenerator,
+    ProjectionDiscriminator,
+    check_image_shape,
+    init_dcgan,
+)
+from hub_models.diffaugment import check_policy
+from hub_models.emojidata import VENDORS
 from hub_models.family import Dataset, Family, PublishedModel
 from hub_models.features import feature_model
 from hub_models.imagedata import MNIST
+from hub_models.objectives import check_objective
+from hub_models.probes import PROBES, probe_model
 
-KINDS = ("dcgan", "wgan-gp", "vae", "cgan")
+KINDS = ("dcgan", "wgan-gp", "vae", "cgan", "diffaugment")
 KIND_TITLES = {
     "dcgan": "DCGAN",
     "wgan-gp": "WGAN-GP",
     "vae": "VAE",
     "cgan": "cGAN (class-conditional)",
+    "diffaugment": "small-data GAN (DiffAugment, hinge + SN, EMA)",
 }
+CONDITIONAL_KINDS = ("cgan", "diffaugment")  # built-in data gives them its classes
+# The small-data recipe, on by default for "diffaugment" and off for the other kinds; each
+# switch can be turned off alone (the ablation in `python -m benchmarks images-ablation`).
+RECIPE = {
+    "augment": "color,translation,cutout",  # DiffAugment on real and fake, in D and G steps
+    "objective": "hinge",
+    "spectral_norm": True,  # on every weight of D; no batch norm in D
+    "mbstd": True,  # minibatch standard deviation before D's head
+    "ema_decay": 0.999,  # samples come from an exponential moving average of G's weights
+    "r1_weight": 0.2,  # gamma of R1 on real images, applied every R1_EVERY steps
+}
+R1_EVERY = 16  # lazy R1 (StyleGAN2): the penalty every 16 steps, weighted 16x
 
 METRIC_NAMES = {
     "fid": "FID (domain features; lower is better)",
@@ -38,6 +62,10 @@ METRIC_NAMES = {
     "coverage": "coverage (k=5)",
     "class_accuracy": "class accuracy of conditional samples",
     "nn_ratio": "nearest-train distance, samples / held-out real (1 = as novel as real)",
+    "fd_effnet": "FD-EffNet (EfficientNet-Lite0 features; lower is better; not Inception FID)",
+    "kid_effnet": "KID-EffNet x 1000 (lower is better)",
+    "copies": "share of samples within 2 % RMS (pixels) of a training image",
+    "face_share": "share of samples a classifier of real emoji calls a face",
 }
 PROTOCOL = (
     "Features: the penultimate layer (128-d) of a classifier trained by this project on the "
@@ -49,7 +77,15 @@ PROTOCOL = (
     "training images. The floor is the held-out split scored the same way. nn_ratio is the "
     "median L2 distance (domain features) from each sample to its nearest training image "
     "divided by the same median for held-out real images: near 1 means the samples are as far "
-    "from the training set as unseen real images are; far below 1 would mean copies."
+    "from the training set as unseen real images are; far below 1 would mean copies. "
+    "The multi-vendor emoji models (images-emoji-faces, images-emoji-all) are scored instead "
+    "in EfficientNet-Lite0's ImageNet features (hub_models/emojiscore.py): FD-EffNet and "
+    "KID-EffNet against 4,000 fixed training images (all of them for faces), precision, "
+    "recall, density and coverage (k = 5) in the same space, the share of samples called a "
+    "face and the class accuracy by linear classifiers of real emoji on those features "
+    "(images-emoji-face-check, images-emoji-faces-vendors, images-emoji-all-classes), and "
+    "copies within 2 % RMS of a training image; as many samples as the held-out split, seed "
+    "0, the held-out labels."
 )
 INTENDED_USE = (
     "Demonstrations and teaching: sampling, truncation, latent interpolation, comparing "
@@ -88,6 +124,13 @@ class ImageConfig:
     gp_weight: float = 10.0
     kl_weight: float = 1.0
     seed: int = 0
+    # The small-data recipe (see RECIPE); None takes the kind's default.
+    augment: str | None = None
+    objective: str | None = None
+    spectral_norm: bool | None = None
+    mbstd: bool | None = None
+    ema_decay: float | None = None
+    r1_weight: float | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -95,21 +138,38 @@ class ImageConfig:
         if self.channels == 0:
             object.__setattr__(self, "channels", 1 if self.dataset == "mnist" else 3)
         check_image_shape(self.resolution, self.channels)
-        if self.kind == "cgan" and self.num_classes == 0:
-            from hub_models.imagedata import DIGITS, EMOJI_GROUPS
+        for name, recipe_value in RECIPE.items():
+            if getattr(self, name) is None:
+                off = {"augment": "", "objective": self._objective()}.get(
+                    name, type(recipe_value)()
+                )
+                value = recipe_value if self.kind == "diffaugment" else off
+                object.__setattr__(self, name, value)
+        if self.kind in CONDITIONAL_KINDS and self.num_classes == 0:
+            from hub_models.imagedata import builtin_classes
 
-            names = {"mnist": DIGITS, "emoji": EMOJI_GROUPS}.get(self.dataset)
-            if names is None:
+            names = builtin_classes(self.dataset)
+            if names is None and self.kind == "cgan":
                 raise ValueError(
                     "cgan on your own folder needs --num_classes= (one subfolder per class)"
                 )
-            object.__setattr__(self, "num_classes", len(names))
-            object.__setattr__(self, "class_names", names)
-        if self.kind != "cgan" and self.num_classes:
+            if names is not None:
+                object.__setattr__(self, "num_classes", len(names))
+                object.__setattr__(self, "class_names", names)
+        if self.kind not in CONDITIONAL_KINDS and self.num_classes:
             raise ValueError(f"{self.kind} is unconditional: leave num_classes at 0")
         if self.class_names and len(self.class_names) != self.num_classes:
             raise ValueError("class_names must name num_classes classes")
         require_positive(self, "z_dim", "g_width", "d_width", "steps", "batch_size", "n_critic")
+        check_objective(self.objective)
+        check_policy(self.augment)
+        if not 0 <= self.ema_decay < 1:
+            raise ValueError("ema_decay must be in [0, 1); 0 turns the average off")
+        if self.r1_weight < 0:
+            raise ValueError("r1_weight must be at least 0")
+
+    def _objective(self) -> str:
+        return "wgan-gp" if self.kind == "wgan-gp" else "nonsaturating"
 
     @property
     def label(self) -> str:
@@ -136,6 +196,14 @@ class ImageModel(HubBundle):
             self.encoder = DCGANDiscriminator(
                 width=config.d_width, outputs=2 * config.z_dim, **shape
             )
+        elif config.kind == "diffaugment":
+            self.discriminator = ProjectionDiscriminator(
+                width=config.d_width,
+                num_classes=config.num_classes,
+                mbstd=config.mbstd,
+                spectral_norm=config.spectral_norm,
+                **shape,
+            )
         else:
             # No batch norm in the WGAN-GP critic: its penalty is per sample.
             self.discriminator = DCGANDiscriminator(
@@ -145,6 +213,10 @@ class ImageModel(HubBundle):
                 **shape,
             )
         init_dcgan(self)
+        if config.ema_decay:
+            # What is sampled: a running average of the generator's weights (Yazici et al.,
+            # arXiv:1806.04498), smoother than the last step's weights.
+            self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False)
 
     @classmethod
     def load_folder(cls, folder, device="cpu") -> ImageModel:
@@ -152,8 +224,13 @@ class ImageModel(HubBundle):
         on CPU (`python -m benchmarks images-speed` compares both)."""
         return super().load_folder(folder, device).to(memory_format=torch.channels_last)
 
+    @property
+    def sampler(self) -> torch.nn.Module:
+        """The generator that draws the published samples: the average, where there is one."""
+        return getattr(self, "generator_ema", self.generator)
+
     def decode(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        return self.generator(z, labels)
+        return self.sampler(z, labels)
 
 
 # -- sampling ------------------------------------------------------------------------------
@@ -249,8 +326,33 @@ KIND_OVERRIDES: dict[str, tuple[tuple[str, object], ...]] = {
 DATASETS = {"mnist": "digits", "emoji": "emoji"}  # dataset -> what it shows
 
 
+# The multi-vendor emoji models: the small-data recipe, conditioned on the dataset's classes
+# (faces: vendor; the whole set: CLDR group and vendor). A wider generator than the first
+# models, Adam with beta1 = 0 as hinge + SN GANs train (StyleGAN2's betas), batches of 32.
+SMALL_DATA = (
+    ("kind", "diffaugment"),
+    ("g_width", 64),
+    ("d_width", 48),
+    ("batch_size", 32),
+    ("beta1", 0.0),
+    ("beta2", 0.99),
+)
+MULTI_VENDOR_MODELS = (
+    PublishedModel(
+        "images-emoji-faces",
+        "Emoji faces in four vendors' styles (DiffAugment GAN)",
+        (*SMALL_DATA, ("dataset", "emoji-faces"), ("steps", 16000)),
+    ),
+    PublishedModel(
+        "images-emoji-all",
+        "All emoji by CLDR group and vendor (DiffAugment GAN)",
+        (*SMALL_DATA, ("dataset", "emoji-all"), ("steps", 20000)),
+    ),
+)
+
+
 def _image_models() -> tuple[PublishedModel, ...]:
-    return tuple(
+    first = tuple(
         PublishedModel(
             f"images-{dataset}-{kind}",
             f"{KIND_TITLES[kind]} on {DATASETS[dataset]}",
@@ -259,6 +361,7 @@ def _image_models() -> tuple[PublishedModel, ...]:
         for dataset in DATASETS
         for kind, overrides in KIND_OVERRIDES.items()
     )
+    return MULTI_VENDOR_MODELS + first
 
 
 FAMILY = Family(
@@ -279,6 +382,15 @@ FAMILY = Family(
             "Emoji graphics by Twitter, Inc. and other contributors (Twemoji), "
             "https://github.com/twitter/twemoji, licensed CC-BY 4.0.",
         ),
+        *(
+            Dataset(
+                f"{vendor.title} (emoji-faces, emoji-all)",
+                f"{vendor.install.split()[-1]}, drawn at 32x32 by hub_models/emojidata.py",
+                vendor.licence,
+                vendor.attribution + ".",
+            )
+            for vendor in VENDORS.values()
+        ),
         MNIST,
     ),
     papers=(
@@ -287,20 +399,29 @@ FAMILY = Family(
         "https://arxiv.org/abs/1312.6114",
         "https://arxiv.org/abs/1411.1784",
         "https://arxiv.org/abs/1802.05637",
+        "https://arxiv.org/abs/2006.10738",
+        "https://arxiv.org/abs/1802.05957",
+        "https://arxiv.org/abs/1801.04406",
     ),
     metric_names=METRIC_NAMES,
     protocol=PROTOCOL,
     intended_use=INTENDED_USE,
     limitations=LIMITATIONS,
     tags=("gan", "image-generation", "dcgan", "wgan-gp", "vae", "cgan"),
-    featured="images-emoji-dcgan",
+    featured="images-emoji-faces",
     sample_caption="Samples of seed 0 (a conditional model: one column per class).",
     trainer="training.images:ImageTrainer",
     benchmarks={
         # FID/KID/PRDC of every image model beside the floor and a baseline
         "images": "benchmarks.images:table",
         "images-speed": "benchmarks.images:speed",  # a 64-sample grid; FLOP/s against the peak
+        # the multi-vendor models in EfficientNet features beside floor, baseline, first DCGAN
+        "images-effnet": "benchmarks.emoji:table",
+        "images-ablation": "benchmarks.emoji:ablation",  # the recipe, one piece off at a time
     },
-    long_benchmarks=(),
-    auxiliary=tuple(feature_model(dataset) for dataset in DATASETS),
+    long_benchmarks=("images-ablation",),
+    auxiliary=(
+        *(feature_model(dataset) for dataset in DATASETS),
+        *(probe_model(name) for name in PROBES),
+    ),
 )

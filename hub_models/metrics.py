@@ -114,6 +114,17 @@ def image_metrics(
     }
 
 
+COPY_RMS = 0.02  # a sample within 2 % RMS of a training image counts as a copy
+
+
+def copies(images: torch.Tensor, train: torch.Tensor) -> float:
+    """Share of images within COPY_RMS (root-mean-square, [0, 1] pixel units) of a train image."""
+    flat_train = (train.flatten(1) + 1) / 2
+    flat = (images.flatten(1) + 1) / 2
+    rms = torch.cdist(flat.double(), flat_train.double()).min(1).values / flat.shape[1] ** 0.5
+    return float((rms < COPY_RMS).float().mean())
+
+
 def pixel_gaussian(train: torch.Tensor, n: int, seed: int, rank: int = 64) -> torch.Tensor:
     """The pixel-space baseline: samples of a Gaussian fitted to the training images
     (mean plus the top ``rank`` principal components, the rest as isotropic noise)."""

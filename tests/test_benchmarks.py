@@ -101,7 +101,8 @@ def test_image_generator_flops_by_hand():
 def test_image_copies_and_verdicts():
     import torch
 
-    from benchmarks.images import ROW_ORDER, copies, markdown, verdicts
+    from benchmarks.images import ROW_ORDER, markdown, verdicts
+    from hub_models.metrics import copies
 
     train = torch.rand(50, 1, 8, 8) * 2 - 1
     assert copies(train[:10] + 0.001, train) == 1.0

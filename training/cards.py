@@ -263,11 +263,14 @@ general-purpose model. Numbers computed with it compare only with numbers comput
     ModelCard(f"---\n{data.to_yaml()}\n---\n\n{body}\n{sections}").save(card_path)
 
 
-def write_benchmark(family: Family, text: str) -> None:
-    """Put a benchmark's table into every published card of a family (benchmark.md + card)."""
+def write_benchmark(family: Family, text: str, models: tuple[str, ...] | None = None) -> None:
+    """Put a benchmark's table into every published card of a family (or of ``models``):
+    benchmark.md + card."""
     from hub_models.base import read_config
 
     for published in family.models:
+        if models is not None and published.name not in models:
+            continue
         folder = published.snapshot
         if not (folder / runfiles.TRAINING).is_file():
             continue

@@ -11,9 +11,23 @@ import torch
 import torch.nn.functional as F
 
 from hub_models import imagedata, runfiles
-from hub_models.features import FeatureConfig, FeatureNet, Scorer, feature_model, features_for
-from hub_models.images import ImageConfig, ImageModel, generate, latents, sample
-from hub_models.objectives import discriminator_loss, generator_loss, gradient_penalty
+from hub_models.diffaugment import check_policy, diff_augment
+from hub_models.features import (
+    FEATURE_DATASETS,
+    FeatureConfig,
+    FeatureNet,
+    Scorer,
+    feature_model,
+    features_for,
+)
+from hub_models.images import R1_EVERY, ImageConfig, ImageModel, generate, latents, sample
+from hub_models.objectives import (
+    discriminator_loss,
+    generator_loss,
+    gradient_penalty,
+    r1_penalty,
+)
+from hub_models.probes import FACE_CLASSES, PROBES, ProbeConfig, fit_probe
 from training.base import StepContext, Trainer
 from training.cards import refresh_card
 
@@ -108,7 +122,9 @@ class ImageTrainer(Trainer):
             return {"recon": rec.mean().item(), "kl": kl.mean().item()}
 
         d, g = model.discriminator, model.generator
-        objective = "wgan-gp" if c.kind == "wgan-gp" else "nonsaturating"
+        if c.kind == "diffaugment":
+            return small_data_step(model, optimizers, ctx, batch, noise, fake_labels)
+        objective = c.objective
         out: dict[str, float] = {}
         for _ in range(c.n_critic):
             real, labels = batch()
@@ -145,10 +161,56 @@ class ImageTrainer(Trainer):
             imagedata.to_pil(array).save(path / f"sample_{seed}_{i:05d}.png")
 
     def train_auxiliary(self, name: str, out: Path) -> dict[str, float]:
-        for dataset in imagedata.BUILTIN:
+        if name in PROBES:
+            return train_probe(name, out)
+        for dataset in FEATURE_DATASETS:
             if feature_model(dataset).name == name:
                 return train_features(dataset, out)
         return super().train_auxiliary(name, out)
+
+
+def small_data_step(model: ImageModel, optimizers, ctx: StepContext, batch, noise, fake_labels):
+    """One step of the small-data recipe (see RECIPE in hub_models/images.py): D and G both
+    see real and generated images only through DiffAugment; D is judged by ``c.objective``
+    (hinge), with lazy R1 on the augmented real images; then G's average moves."""
+    c = model.config
+    d, g = model.discriminator, model.generator
+    policy = check_policy(c.augment)
+
+    def augmented(images: torch.Tensor) -> torch.Tensor:
+        return diff_augment(images, policy, ctx.generator)
+
+    real, labels = batch()
+    labels = labels if c.conditional else None
+    y_fake = fake_labels()
+    with torch.no_grad():
+        fake = g(noise(), y_fake)
+    real = augmented(real)
+    loss_d = discriminator_loss(c.objective, d(real, labels), d(augmented(fake), y_fake))
+    out = {"loss_d": loss_d.item()}
+    if c.r1_weight and ctx.step % R1_EVERY == 0:
+        r1 = r1_penalty(lambda x: d(x, labels), real)
+        loss_d = loss_d + c.r1_weight / 2 * R1_EVERY * r1
+        out["r1"] = r1.item()
+    ctx.update(optimizers["d"], loss_d)
+
+    y_fake = fake_labels()
+    loss_g = generator_loss(c.objective, d(augmented(g(noise(), y_fake)), y_fake))
+    ctx.update(optimizers["g"], loss_g)
+    if c.ema_decay:
+        update_average(model.generator_ema, g, c.ema_decay, ctx.step)
+    return {**out, "loss_g": loss_g.item()}
+
+
+@torch.no_grad()
+def update_average(average: torch.nn.Module, live: torch.nn.Module, decay: float, step: int):
+    """Move the average towards the live weights; early on the average forgets faster (its
+    decay ramps up as (1 + step) / (10 + step)), so it does not hold the random init for long.
+    Buffers (batch-norm statistics) are copied, not averaged."""
+    decay = min(decay, (1 + step) / (10 + step))
+    torch._foreach_lerp_(list(average.parameters()), list(live.parameters()), 1 - decay)
+    for mine, theirs in zip(average.buffers(), live.buffers(), strict=True):
+        mine.copy_(theirs)
 
 
 def sample_grid(model: ImageModel, rows: int = 8, seed: int = 0):
@@ -163,6 +225,12 @@ def sample_grid(model: ImageModel, rows: int = 8, seed: int = 0):
 
 def evaluate_images(model: ImageModel, images: imagedata.ImageSet) -> dict[str, float]:
     """The card's metrics: generated samples against the training split (see PROTOCOL)."""
+    if model.config.dataset in imagedata.MULTI_VENDOR:
+        from hub_models.emojiscore import EffNetScorer
+
+        labels = images.held_out_labels if model.config.conditional else None
+        fake = generate_like(model, len(images.held_out), labels)
+        return EffNetScorer.for_dataset(model.config.dataset).score(fake, labels)
     scorer = Scorer.for_data(features_for(model.config.dataset, model.config.channels), images)
     labels = images.held_out_labels if model.config.conditional else None
     fake = generate_like(model, len(scorer.held_out), labels)
@@ -260,5 +328,95 @@ up to 2 pixels.
 ```python
 from hub_models.features import FeatureNet
 net = FeatureNet.from_pretrained("gan-gallery/images-{dataset}-features")
+```
+"""
+
+
+# -- the classifiers of real emoji that grade conditional samples ---------------------------
+
+
+def probe_data(dataset: str, task: str) -> tuple[imagedata.ImageSet, torch.Tensor]:
+    """A probe's real images (32x32, the fixed split) and its labels for every image."""
+    images = imagedata.load_images(dataset, 32, 3)
+    if task == "classes":
+        return images, images.labels
+    return images, emoji_is_face(dataset)
+
+
+def emoji_is_face(dataset: str) -> torch.Tensor:
+    """(N,) 1 where an image of a multi-vendor emoji set is a face (emojidata.FACE_SUBGROUPS)."""
+    from hub_models import emojidata
+
+    emoji = emojidata.load_emoji(
+        tuple(emojidata.VENDORS), 32, imagedata.MULTI_VENDOR[dataset], aligned=False
+    )
+    return torch.tensor([emojidata.is_face(key) for key in emoji.codepoints], dtype=torch.long)
+
+
+def train_probe(name: str, out: Path) -> dict[str, float]:
+    """Fit a linear probe on EfficientNet features of the training split; held-out accuracy
+    beside the majority-class accuracy as its card's metrics."""
+    from hub_models.emojiscore import split_features
+
+    dataset, task = PROBES[name]
+    images, labels = probe_data(dataset, task)
+    classes = images.class_names if task == "classes" else FACE_CLASSES
+    config = ProbeConfig(dataset=dataset, task=task, class_names=classes)
+    began = time.time()
+    train_labels, held_labels = labels[images.train_index], labels[images.held_out_index]
+    train_features, held_out_features = split_features(dataset)
+    probe = fit_probe(config, train_features, train_labels)
+    predicted = probe.logits_of_features(held_out_features).argmax(1)
+    metrics = {
+        "held_out_accuracy": float((predicted == held_labels).float().mean()),
+        "majority_class_accuracy": float(
+            (held_labels == train_labels.bincount().argmax()).float().mean()
+        ),
+    }
+    out = Path(out)
+    probe.save_pretrained(out)
+    record = {
+        "family": "images",
+        "auxiliary": name,
+        "command": f"python -m training auxiliary {name}",
+        "wall_seconds": round(time.time() - began, 1),
+        "torch": torch.__version__,
+        "config": asdict(config),
+    }
+    runfiles.write_json(out, runfiles.EVALUATION, metrics)
+    runfiles.write_json(out, runfiles.TRAINING, record)
+    (out / runfiles.CARD).write_text(probe_card(name, config, metrics, len(images.train)))
+    refresh_card(out, name)
+    return metrics
+
+
+def probe_card(name: str, config: ProbeConfig, metrics: dict, n_train: int) -> str:
+    what = (
+        "whether an emoji is a face (the CLDR face subgroups: smileys, cat and monkey faces)"
+        if config.task == "face"
+        else f"the class of a {config.dataset} image ({len(config.class_names)} classes)"
+    )
+    return f"""---
+library_name: pytorch
+license: mit
+tags: [gan-gallery, classifier, pytorch_model_hub_mixin]
+---
+
+# {name}
+
+A linear classifier of {what}, on the pooled ImageNet features of EfficientNet-Lite0
+(hub_models/effnet.py), fitted by L-BFGS on the {n_train} real training images of
+`{config.dataset}` at 32x32. The gallery uses it to grade generated emoji: the share of a
+conditional model's samples it reads as the class asked for, and of the faces model's samples
+it calls a face. It was never shown a generated image.
+
+| metric | value |
+| --- | --- |
+| held-out accuracy (real images) | {metrics["held_out_accuracy"]:.4f} |
+| majority-class accuracy (reference) | {metrics["majority_class_accuracy"]:.4f} |
+
+```python
+from hub_models.probes import LinearProbe
+probe = LinearProbe.from_pretrained("gan-gallery/{name}")
 ```
 """

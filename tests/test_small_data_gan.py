@@ -1,0 +1,217 @@
+"""The small-data recipe of the multi-vendor emoji models: DiffAugment, the projection
+discriminator with minibatch std, the EMA sampler, the recipe's config switches, the
+multi-vendor datasets, the real-emoji classifiers and the EfficientNet scorer."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from hub_models import diffaugment, imagedata
+from hub_models.blocks import MinibatchStd, ProjectionDiscriminator
+from hub_models.images import RECIPE, ImageConfig, ImageModel, sample
+from hub_models.registry import FAMILIES
+from training.images import update_average
+
+TINY = FAMILIES["images"].make_trainer().presets["tiny"]
+
+
+def tiny(**changes) -> ImageConfig:
+    return ImageConfig(**{**TINY, **changes})
+
+
+# -- DiffAugment -----------------------------------------------------------------------------
+
+
+def test_diffaugment_keeps_shape_passes_gradients_and_is_seeded():
+    x = (torch.rand(6, 3, 16, 16) * 2 - 1).requires_grad_(True)
+    policy = diffaugment.check_policy("color,translation,cutout")
+    a = diffaugment.diff_augment(x, policy, torch.Generator().manual_seed(1))
+    b = diffaugment.diff_augment(x, policy, torch.Generator().manual_seed(1))
+    assert a.shape == x.shape and torch.equal(a, b)
+    a.sum().backward()
+    assert x.grad is not None and float(x.grad.abs().sum()) > 0
+    assert diffaugment.check_policy("") == ()
+    with pytest.raises(ValueError, match="unknown augmentation 'flip'"):
+        diffaugment.check_policy("color,flip")
+
+
+def test_translation_moves_content_and_cutout_blanks_a_square():
+    x = torch.zeros(64, 1, 16, 16)
+    x[:, :, 8, 8] = 1.0
+    moved = diffaugment.translation(x, torch.Generator().manual_seed(0))
+    where = moved[:, 0].flatten(1).argmax(1)
+    rows, cols = where // 16, where % 16
+    assert ((rows - 8).abs() <= 2).all() and ((cols - 8).abs() <= 2).all()  # 1/8 of 16
+    assert len(set(zip(rows.tolist(), cols.tolist(), strict=True))) > 5  # it does move
+    ones = torch.ones(64, 1, 16, 16)
+    cut = diffaugment.cutout(ones, torch.Generator().manual_seed(0))
+    blanked = (cut == 0).flatten(1).sum(1)
+    assert (blanked <= 64).all() and (blanked > 0).all()  # at most an 8x8 square, never none
+
+
+# -- the discriminator's pieces --------------------------------------------------------------
+
+
+def test_minibatch_std_adds_one_channel_that_sees_the_spread_of_the_batch():
+    layer = MinibatchStd(group=4)
+    same = torch.ones(8, 5, 4, 4)
+    varied = torch.randn(8, 5, 4, 4)
+    assert layer(same).shape == (8, 6, 4, 4)
+    assert float(layer(same)[:, -1].abs().max()) < 1e-3
+    assert float(layer(varied)[:, -1].min()) > 0.1
+    assert layer(torch.randn(6, 5, 4, 4)).shape == (6, 6, 4, 4)  # group shrinks to divide 6
+
+
+def test_projection_discriminator_needs_labels_and_uses_them():
+    torch.manual_seed(0)
+    d = ProjectionDiscriminator(width=8, resolution=16, channels=3, num_classes=4)
+    x = torch.randn(4, 3, 16, 16)
+    with pytest.raises(ValueError, match="give labels"):
+        d(x)
+    assert not torch.allclose(d(x, torch.zeros(4, dtype=torch.long)), d(x, torch.full((4,), 3)))
+    names = [name for name, _ in d.named_parameters()]
+    assert any("parametrizations.weight.original" in name for name in names)  # spectral norm
+    plain = ProjectionDiscriminator(width=8, resolution=16, channels=3, spectral_norm=False)
+    assert not any("parametrizations" in name for name, _ in plain.named_parameters())
+
+
+# -- the recipe's switches -------------------------------------------------------------------
+
+
+def test_the_recipe_is_on_for_diffaugment_and_off_for_the_first_kinds():
+    recipe = tiny(kind="diffaugment", dataset="emoji-faces")
+    assert {name: getattr(recipe, name) for name in RECIPE} == RECIPE
+    assert recipe.num_classes == 4 and recipe.class_names[1] == "OpenMoji"
+    first = tiny(kind="dcgan", dataset="emoji")
+    assert (first.augment, first.objective, first.spectral_norm, first.ema_decay) == (
+        "",
+        "nonsaturating",
+        False,
+        0.0,
+    )
+    assert tiny(kind="wgan-gp").objective == "wgan-gp"
+    assert tiny(kind="diffaugment", augment="").augment == ""  # one switch off alone
+    with pytest.raises(ValueError, match="objective"):
+        tiny(kind="diffaugment", objective="squared")
+    with pytest.raises(ValueError, match="ema_decay"):
+        tiny(kind="diffaugment", ema_decay=1.0)
+    with pytest.raises(ValueError, match="unknown augmentation"):
+        tiny(kind="diffaugment", augment="rotate")
+
+
+def test_samples_come_from_the_average_and_the_average_follows_the_generator():
+    torch.manual_seed(0)
+    model = ImageModel(tiny(kind="diffaugment", dataset="emoji-faces")).eval()
+    assert model.sampler is model.generator_ema
+    with torch.no_grad():
+        for p in model.generator.parameters():
+            p.add_(1.0)
+    before = [p.clone() for p in model.generator_ema.parameters()]
+    update_average(model.generator_ema, model.generator, 0.999, step=10_000)
+    moved = [
+        float((p - q).detach().abs().max())
+        for p, q in zip(model.generator_ema.parameters(), before, strict=True)
+    ]
+    assert all(math.isclose(m, 0.001, rel_tol=1e-2) for m in moved)  # 1 - decay of the gap
+    update_average(model.generator_ema, model.generator, 0.999, step=0)  # early: forgets fast
+    gap = [
+        float((p - q).detach().abs().max())
+        for p, q in zip(model.generator_ema.parameters(), model.generator.parameters(), strict=True)
+    ]
+    assert max(gap) < 0.95
+    no_average = ImageModel(tiny(kind="diffaugment", ema_decay=0.0))
+    assert no_average.sampler is no_average.generator and not hasattr(no_average, "generator_ema")
+
+
+def test_a_diffaugment_step_updates_g_d_and_the_average():
+    from accelerate import Accelerator
+
+    from training.base import StepContext
+
+    trainer = FAMILIES["images"].make_trainer()
+    config = tiny(kind="diffaugment", dataset="emoji-faces")
+    data = trainer.prepare_data(config, None)
+    torch.manual_seed(0)
+    model = trainer.build(config, data).train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    ctx = StepContext(Accelerator(cpu=True), torch.Generator().manual_seed(0), 0, 1)
+    losses = trainer.train_step(model, trainer.optimizers(model), data, ctx)
+    assert {"loss_d", "loss_g", "r1"} <= set(losses)  # step 0 takes the lazy R1
+    changed = {
+        k.split(".")[0] for k, v in model.state_dict().items() if not torch.equal(v, before[k])
+    }
+    assert {"generator", "discriminator", "generator_ema"} <= changed
+
+
+# -- the multi-vendor data and the page's style row ------------------------------------------
+
+
+def test_the_faces_set_is_labelled_by_vendor_and_names_each_emoji():
+    faces = imagedata.load_images("emoji-faces", 16, 3)
+    assert faces.class_names == ("Twemoji", "OpenMoji", "Noto Color Emoji", "EmojiOne 2")
+    assert faces.labels.bincount().min() >= 90  # every vendor draws about a hundred faces
+    assert len(faces.item_names) == len(faces.images)
+    assert "grinning face" in faces.item_names
+    assert imagedata.builtin_classes("emoji-all")[5] == "People & Body / OpenMoji"
+    assert imagedata.builtin_classes("my-folder") is None
+
+
+def test_style_row_draws_the_chosen_emoji_in_every_vendor():
+    from gallery.images import style_row
+
+    vendors = imagedata.builtin_classes("emoji-faces")
+    assert style_row(vendors, 2) == [0, 1, 2, 3]
+    every = imagedata.builtin_classes("emoji-all")
+    row = style_row(every, every.index("Animals & Nature / Noto Color Emoji"))
+    assert every[row[0]] == "Animals & Nature / Twemoji" and len(row) == 4
+    assert style_row(imagedata.EMOJI_GROUPS, 0) == []
+
+
+# -- the real-emoji classifiers and the EfficientNet scorer ----------------------------------
+
+
+def test_a_linear_probe_learns_separable_features_and_round_trips(tmp_path):
+    from hub_models.probes import LinearProbe, ProbeConfig, fit_probe
+
+    g = torch.Generator().manual_seed(0)
+    centres = torch.randn(3, 32, generator=g) * 4
+    labels = torch.arange(300) % 3
+    features = centres[labels] + torch.randn(300, 32, generator=g) + 50  # offset: not centred
+    config = ProbeConfig(class_names=("a", "b", "c"), feature_dim=32, steps=100)
+    probe = fit_probe(config, features, labels)
+    accuracy = (probe.logits_of_features(features).argmax(1) == labels).float().mean()
+    assert float(accuracy) > 0.97
+    probe.save_pretrained(tmp_path / "probe")
+    again = LinearProbe.load_folder(tmp_path / "probe")
+    assert torch.allclose(again.logits_of_features(features), probe.logits_of_features(features))
+    with pytest.raises(ValueError, match="task"):
+        ProbeConfig(task="colour", class_names=("a", "b"))
+
+
+def test_real_features_are_cached_on_disk_by_their_pixels(tmp_path, monkeypatch):
+    from hub_models import effnet, emojiscore
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    calls = []
+
+    def fake_features(images):
+        calls.append(len(images))
+        return images.flatten(1)[:, :4].clone()
+
+    monkeypatch.setattr(effnet, "features", fake_features)
+    images = torch.rand(5, 3, 8, 8)
+    first = emojiscore.cached_features("set", images)
+    second = emojiscore.cached_features("set", images)
+    assert torch.equal(first, second) and calls == [5]
+    emojiscore.cached_features("set", images + 0.5)  # other pixels: computed again
+    assert calls == [5, 5]
+
+
+def test_sampling_a_conditional_recipe_model_in_every_style():
+    torch.manual_seed(0)
+    model = ImageModel(tiny(kind="diffaugment", dataset="emoji-faces")).eval()
+    images = sample(model, 4, seed=0, labels=torch.arange(4))
+    assert images.shape == (4, 3, 16, 16) and float(images.abs().max()) <= 1
