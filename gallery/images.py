@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,27 +11,62 @@ import streamlit as st
 import torch
 
 from hub_models import imagedata
-from hub_models.features import FeatureNet, features_for
-from hub_models.images import DATASETS, KIND_TITLES
+from hub_models.features import features_for
 from hub_models.metrics import nearest
 from hub_models.registry import FAMILIES
 
 FAMILY = FAMILIES["images"]
-DATASET_LABELS = {"emoji": "Emoji", "mnist": "Digits"}
+DATASET_LABELS = {  # in the page's order: the featured faces first
+    "emoji-faces": "Emoji faces (4 vendors)",
+    "emoji-all": "All emoji (4 vendors)",
+    "emoji": "Twemoji (first models)",
+    "mnist": "Digits",
+}
 NEIGHBOURS = 3
 
 
-def model_name(dataset: str, kind: str) -> str:
-    return f"images-{dataset}-{kind}"
-
-
-def kinds() -> list[str]:
-    return list(KIND_TITLES)
+def published_models() -> dict[str, dict[str, str]]:
+    """dataset -> {kind: published model name}, from the registry's model list."""
+    table: dict[str, dict[str, str]] = {}
+    for published in FAMILY.models:
+        settings = dict(published.overrides)
+        table.setdefault(str(settings["dataset"]), {})[str(settings["kind"])] = published.name
+    return {d: table[d] for d in sorted(table, key=list(DATASET_LABELS).index)}
 
 
 def published_datasets() -> list[str]:
-    """Emoji first: the page's namesake."""
-    return sorted(DATASETS, key=lambda d: d != "emoji")
+    return list(published_models())
+
+
+def kinds(dataset: str) -> list[str]:
+    return list(published_models()[dataset])
+
+
+def model_name(dataset: str, kind: str) -> str:
+    return published_models()[dataset][kind]
+
+
+def compared_models(dataset: str) -> list[tuple[str, str]]:
+    """(dataset, kind) pairs for "side by side": every model of the dataset, or, for a dataset
+    with one model, it beside the first Twemoji models."""
+    own = [(dataset, kind) for kind in kinds(dataset)]
+    if len(own) > 1:
+        return own
+    return own + [("emoji", kind) for kind in kinds("emoji")]
+
+
+def style_row(class_names: tuple[str, ...], chosen: int) -> list[int]:
+    """The classes that draw the chosen one in every vendor's style: every class of the faces
+    model (its classes are the vendors), the chosen group's classes of the whole-set model
+    ("Animals & Nature / OpenMoji"), none for a model without vendors."""
+    from hub_models.emojidata import VENDORS
+
+    titles = [vendor.title for vendor in VENDORS.values()]
+    if list(class_names) == titles:
+        return list(range(len(titles)))
+    group = class_names[chosen].rsplit(" / ", 1)[0]
+    row = [class_names.index(f"{group} / {t}") for t in titles if f"{group} / {t}" in class_names]
+    return row if len(row) > 1 else []
 
 
 @dataclass
@@ -38,7 +74,8 @@ class Reference:
     """A model's training data seen through the feature net: what novelty is measured against."""
 
     images: imagedata.ImageSet
-    net: FeatureNet
+    features: Callable[[torch.Tensor], torch.Tensor]  # images -> the space's features
+    space: str  # what the distances are measured in, for captions
     train_features: torch.Tensor
     held_out_nearest: np.ndarray  # sorted distances of held-out real images to the train set
 
@@ -47,13 +84,26 @@ class Reference:
         return float(np.searchsorted(self.held_out_nearest, distance) / len(self.held_out_nearest))
 
 
-@st.cache_resource(show_spinner="Reading the training set…")
+@st.cache_resource(
+    show_spinner="Reading the training set (the first time on a machine, the multi-vendor "
+    "emoji are indexed in EfficientNet features: seconds for the faces, minutes for all)…"
+)
 def reference(dataset: str, resolution: int, channels: int, folder: str | None = None) -> Reference:
+    """The multi-vendor emoji in EfficientNet-Lite0 features (what a person sees); the first
+    models' data and a user's folder in their small feature net's."""
     images = imagedata.load_images(dataset, resolution, channels, Path(folder) if folder else None)
-    net = features_for(dataset if folder is None else "", channels)
-    train = net.features(images.train)
-    held = nearest(net.features(images.held_out), train)[0][:, 0].numpy()
-    return Reference(images, net, train, np.sort(held))
+    if folder is None and dataset in imagedata.MULTI_VENDOR and resolution == 32:
+        from hub_models import effnet
+        from hub_models.emojiscore import split_features
+
+        train, held_out = split_features(dataset)
+        features, space = effnet.features, "EfficientNet"
+    else:
+        net = features_for(dataset if folder is None else "", channels)
+        train, held_out = net.features(images.train), net.features(images.held_out)
+        features, space = net.features, "feature"
+    held = nearest(held_out, train)[0][:, 0].numpy()
+    return Reference(images, features, space, train, np.sort(held))
 
 
 @dataclass
@@ -64,19 +114,20 @@ class Neighbours:
 
 
 def neighbours(ref: Reference, generated: torch.Tensor, k: int = NEIGHBOURS) -> Neighbours:
-    distance, index = nearest(ref.net.features(generated), ref.train_features, k)
+    distance, index = nearest(ref.features(generated), ref.train_features, k)
     train = ref.images.train
     pixel = ((train[index] - generated[:, None]) / 2).pow(2).flatten(2).mean(2).sqrt()
     return Neighbours(index, distance, pixel)
 
 
 def neighbour_caption(ref: Reference, index: int) -> str:
-    """A training image's name: its emoji name, digit or file position."""
-    dataset_index = ref.images.train_index[index]
+    """A training image's name: its emoji name (and vendor), digit or file position."""
+    dataset_index = int(ref.images.train_index[index])
     label = ref.images.class_names[int(ref.images.labels[dataset_index])]
-    if ref.images.name == "emoji":
-        return imagedata.emoji_name(imagedata.emoji_stems_for(dataset_index[None])[0])
-    return f"{label} (#{int(dataset_index)})"
+    if ref.images.item_names:
+        vendor = label.rsplit(" / ", 1)[-1] if ref.images.name in imagedata.MULTI_VENDOR else ""
+        return ref.images.item_names[dataset_index] + (f" ({vendor})" if vendor else "")
+    return f"{label} (#{dataset_index})"
 
 
 def novelty_verdict(ref: Reference, distance: float) -> str:

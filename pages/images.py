@@ -17,33 +17,45 @@ from gallery.models import models_link_ui
 from hub_models import imagedata
 from hub_models.base import CheckpointError
 from hub_models.imagedata import DataError
-from hub_models.images import KIND_TITLES, interpolate, sample
+from hub_models.images import KIND_TITLES, generate, interpolate, latents, sample
+from hub_models.registry import FAMILIES
 
 st.title("This emoji does not exist")
 st.write(
-    "Every click draws a new image from a model this gallery trained: DCGAN, WGAN-GP, a VAE "
-    "(it learns an average over many possible images, so its samples come out smoother and "
-    "vaguer than a GAN's) or a cGAN, which takes a class. Beside each image, its nearest "
-    "training images show whether it is new or a copy."
+    "Every click draws a new image from a model this gallery trained. The featured model draws "
+    "emoji faces in four vendors' styles (Twemoji, OpenMoji, Noto, EmojiOne) and can draw the "
+    "same face in each; another draws any emoji by group and vendor. Both are small-data GANs "
+    "(DiffAugment, hinge loss with spectral norm, a moving average of the generator). The "
+    "first models (DCGAN, WGAN-GP, a VAE and a cGAN on Twemoji and digits) stay for "
+    "comparison. Beside each image, its nearest training images show whether it is new or a "
+    "copy."
 )
 SHARED = {  # what a link to this page reproduces
     "img_dataset": tuple(gi.published_datasets()),
-    "img_kind": tuple(gi.kinds()),
+    "img_kind": tuple(k for d in gi.published_datasets() for k in gi.kinds(d)),
     "img_seed": int,
     "img_truncation": float,
     "img_class": str,
 }
 url_state(SHARED)
+FAMILY_TITLES = {m.name: m.title for m in FAMILIES["images"].models}
 examples_ui(
     {
-        "A smiley (cGAN)": {
+        "A new face, four styles": {
             "img_source": "Published",
-            "img_dataset": "emoji",
-            "img_kind": "cgan",
-            "img_class": "Smileys & Emotion",
+            "img_dataset": "emoji-faces",
+            "img_kind": "diffaugment",
+            "img_class": "Noto Color Emoji",
             "img_seed": 3,
         },
-        "Typical emoji (truncation 1.5)": {
+        "An animal (OpenMoji)": {
+            "img_source": "Published",
+            "img_dataset": "emoji-all",
+            "img_kind": "diffaugment",
+            "img_class": "Animals & Nature / OpenMoji",
+            "img_seed": 1,
+        },
+        "Typical first-model emoji (truncation 1.5)": {
             "img_source": "Published",
             "img_dataset": "emoji",
             "img_kind": "dcgan",
@@ -65,7 +77,10 @@ def choose_published(box) -> str:
     dataset = left.selectbox(
         "Data", gi.published_datasets(), format_func=gi.DATASET_LABELS.get, key="img_dataset"
     )
-    kind = right.selectbox("Family", gi.kinds(), format_func=KIND_TITLES.get, key="img_kind")
+    kinds = gi.kinds(dataset)
+    if st.session_state.get("img_kind") not in kinds:
+        st.session_state["img_kind"] = kinds[0]
+    kind = right.selectbox("Model", kinds, format_func=KIND_TITLES.get, key="img_kind")
     return gi.model_name(dataset, kind)
 
 
@@ -146,7 +161,7 @@ with one:
     left.download_button(
         "Download PNG",
         imagedata.png_bytes(picture),
-        file_name=f"{gi.model_name(dataset, config.kind)}-seed{image_seed}.png",
+        file_name=f"{dataset}-{config.kind}-seed{image_seed}.png",
         mime="image/png",
         key="img_download_one",
     )
@@ -154,6 +169,13 @@ with one:
         reference = load_reference()
         if reference is not None:
             show_neighbours(image, reference)
+    styles = gi.style_row(config.class_names, int(labels[0])) if labels is not None else []
+    if styles:
+        st.markdown("**The same code in every vendor's style**")
+        z = latents(config, 1, image_seed, truncation).repeat(len(styles), 1)
+        drawn = imagedata.to_uint8(generate(model, z, torch.tensor(styles)))
+        for col, label, array in zip(st.columns(len(styles)), styles, drawn, strict=True):
+            col.image(imagedata.to_pil(array, scale // 2), caption=config.class_names[label])
 
 with many:
     count = st.select_slider("Images", [16, 36, 64], value=36, key="img_grid_n")
@@ -184,7 +206,7 @@ with many:
     st.download_button(
         "Download grid PNG",
         imagedata.png_bytes(grid),
-        file_name=f"{gi.model_name(dataset, config.kind)}-grid-seed{image_seed}.png",
+        file_name=f"{dataset}-{config.kind}-grid-seed{image_seed}.png",
         mime="image/png",
         key="img_download_grid",
     )
@@ -201,17 +223,19 @@ with morph:
 
 with compare:
     if choice.where is None:
-        st.info("Side by side compares the published models of one dataset.")
+        st.info("Side by side compares published models.")
     else:
+        compared = gi.compared_models(dataset)
         st.write(
-            f"Same seed, same data ({gi.DATASET_LABELS[dataset]}), every published model: the "
-            "VAE's smooth average beside the GANs' sharper guesses, and the cGAN drawing the "
-            "class picked here."
+            "Same seed, every published model of this data, or this model beside the first "
+            "models on Twemoji: the VAE's smooth average, the first GANs' guesses, and what "
+            "the small-data recipe draws. Conditional models draw the class picked here."
         )
-        cols = st.columns(len(gi.kinds()))
-        for col, other in zip(cols, gi.kinds(), strict=True):
+        cols = st.columns(len(compared))
+        for i, (col, (other_dataset, other)) in enumerate(zip(cols, compared, strict=True)):
             try:
-                other_model, _ = load_published("images", gi.model_name(dataset, other), device())
+                name = gi.model_name(other_dataset, other)
+                other_model, _ = load_published("images", name, device())
             except CheckpointError as error:
                 col.warning(str(error))
                 continue
@@ -219,9 +243,9 @@ with compare:
             if other_model.config.conditional:
                 names = list(other_model.config.class_names)
                 default = names.index(chosen) if labels is not None and chosen in names else 0
-                pick = col.selectbox("Class", names, index=default, key="img_compare_class")
+                pick = col.selectbox("Class", names, index=default, key=f"img_compare_class{i}")
                 other_labels = torch.tensor([names.index(pick)]).repeat(16)
             grid = sample(other_model, 16, image_seed, labels=other_labels, truncation=truncation)
-            col.image(imagedata.grid(grid, scale=2), caption=KIND_TITLES[other])
+            col.image(imagedata.grid(grid, scale=2), caption=FAMILY_TITLES.get(name, name))
 
 share_url(SHARED)
