@@ -41,6 +41,8 @@ def test_every_published_image_repo_is_in_the_braces():
     row = next(line for line in README.splitlines() if "`images`" in line)
     datasets, kinds = re.search(r"images-\{([^}]*)\}-\{([^}]*)\}", row).groups()
     named = {f"gan-gallery/images-{d}-{k}" for d in datasets.split(",") for k in kinds.split(",")}
+    vendors = re.search(r"images-emoji-\{([^}]*)\}`", row).group(1).split(",")
+    named |= {f"gan-gallery/images-emoji-{v}" for v in vendors}
     assert named == {m.repo_id for m in FAMILIES["images"].models}
 
 
