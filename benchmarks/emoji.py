@@ -140,7 +140,7 @@ def table(quick: bool = False, verbose: bool = True, write_cards: bool | None = 
 
 # -- the ablation on the faces set ------------------------------------------------------------
 
-ABLATION_STEPS = 3000
+ABLATION_STEPS = 2000
 ABLATION_SAMPLES = 512  # 128 per vendor
 ABLATIONS = {  # row -> config changes from the published faces model's recipe
     "full recipe": {},

@@ -133,7 +133,7 @@ def show_neighbours(generated: torch.Tensor, reference) -> None:
         index = int(found.indices[0, j])
         col.image(imagedata.to_pil(imagedata.to_uint8(train[index : index + 1])[0], scale // 2))
         col.caption(
-            f"{gi.neighbour_caption(reference, index)} · feature distance "
+            f"{gi.neighbour_caption(reference, index)} · {reference.space} distance "
             f"{float(found.feature_distance[0, j]):.2f} · pixel RMS "
             f"{float(found.pixel_rms[0, j]):.3f}"
         )
@@ -185,7 +185,8 @@ with many:
         "Pair each with its nearest training image",
         key="img_pairs",
         help="Is it memorised? Each sample (left) beside the training image closest to it in "
-        "feature space (right).",
+        "feature space (right): EfficientNet features for the four-vendor emoji, the small "
+        "feature net's for the first models' data.",
     )
     reference = load_reference() if paired else None
     if reference is not None:

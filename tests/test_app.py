@@ -144,7 +144,8 @@ def test_images_page_one_image_per_click_with_its_neighbours():
     assert "Is it memorised?" in text
     assert any("real images the model never saw" in m.value for m in at.markdown)
     captions = " ".join(c.value for c in at.caption)
-    assert "feature distance" in captions and "images-emoji-" in captions
+    assert "EfficientNet distance" in captions and "images-emoji-faces" in captions
+    assert "The same code in every vendor's style" in text
 
 
 def test_images_page_conditional_model_takes_a_class():

@@ -63,15 +63,15 @@ def test_a_bad_link_value_is_ignored():
     at.run()
     at.switch_page("pages/images.py").run()
     assert not at.exception and not at.error
-    assert at.selectbox(key="img_kind").value == "dcgan"
+    assert at.selectbox(key="img_kind").value == "diffaugment"
 
 
 def test_example_inputs_set_the_page_in_one_click():
     at = open_page("images.py")
-    at.button(key="img_example_A smiley (cGAN)").click().run()
+    at.button(key="img_example_An animal (OpenMoji)").click().run()
     assert not at.exception
-    assert at.selectbox(key="img_kind").value == "cgan"
-    assert at.selectbox(key="img_class").value == "Smileys & Emotion"
+    assert at.selectbox(key="img_dataset").value == "emoji-all"
+    assert at.selectbox(key="img_class").value == "Animals & Nature / OpenMoji"
 
 
 def test_seqgan_sampling_controls_live_in_the_samples_tab_only():
@@ -91,7 +91,7 @@ def test_side_by_side_includes_the_cgan_and_its_class_picker():
 
     assert len(pictures(at)) == 4  # DCGAN, WGAN-GP, VAE and cGAN
     before = pictures(at)[3].proto
-    at.selectbox(key="img_compare_class").set_value("3").run()
+    at.selectbox(key="img_compare_class3").set_value("3").run()
     assert pictures(at)[3].proto != before
 
 
