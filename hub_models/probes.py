@@ -61,6 +61,7 @@ class LinearProbe(HubBundle):
         super().__init__(config)
         self.head = nn.Linear(config.feature_dim, len(config.class_names))
 
+    @torch.no_grad()
     def logits_of_features(self, features: torch.Tensor) -> torch.Tensor:
         return self.head(features)
 
