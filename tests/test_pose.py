@@ -1,0 +1,320 @@
+"""Pose transfer (PG2): inputs, inference, losses and metrics on hand cases, the limb-warp
+baseline, one training step, a tiny run through the shared loop, and the keypoint regressor.
+
+The family is not in the registry until its models are trained, so these tests use
+``hub_models.pose.FAMILY`` and ``training.pose.Trainer`` directly (the trainer's ``family``
+property returns that FAMILY, which is what the registry will hold).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from accelerate import Accelerator
+from PIL import Image
+from skimage.metrics import structural_similarity
+
+from hub_models import figuredata as fd
+from hub_models import pose
+from hub_models.family import import_object
+from hub_models.imagedata import DataError, to_uint8
+from hub_models.pose import (
+    FAMILY,
+    METRIC_NAMES,
+    REGRESSOR,
+    KeypointConfig,
+    KeypointRegressor,
+    PoseConfig,
+    PosePG2,
+)
+from training.base import StepContext
+from training.loop import RunOptions, train
+from training.pose import REGRESSOR_PRESETS, Trainer, evaluate, find_keypoints, train_regressor
+
+TINY = Trainer.presets["tiny"]
+TINY_REGRESSOR = REGRESSOR_PRESETS["tiny"]
+
+
+def tiny_model(seed: int = 0, **overrides) -> PosePG2:
+    torch.manual_seed(seed)
+    return PosePG2(PoseConfig(**{**TINY, **overrides})).eval()
+
+
+def tiny_trainer() -> Trainer:
+    trainer = Trainer()
+    torch.manual_seed(0)
+    trainer.regressor = KeypointRegressor(KeypointConfig(**TINY_REGRESSOR)).eval()
+    return trainer
+
+
+# -- inputs ------------------------------------------------------------------------------------
+
+
+def test_heatmaps_are_figuredatas_for_a_whole_batch():
+    batch = fd.render_pairs(3, "test", seed=2)
+    maps = pose.heatmaps(batch.target_keypoints, batch.target_visible)
+    assert maps.shape == (3, 18, 64, 64) and maps.dtype == torch.float32
+    pairs = zip(batch.target_keypoints, batch.target_visible, strict=True)
+    expected = np.stack([fd.pose_heatmaps(k, v) for k, v in pairs])
+    np.testing.assert_allclose(maps.numpy(), expected, atol=1e-6)
+    hidden = ~torch.from_numpy(batch.target_visible)
+    assert hidden.any() and maps[hidden].abs().max() == 0
+    with pytest.raises(DataError, match="18, 2"):
+        pose.heatmaps(torch.zeros(2, 17, 2), torch.ones(2, 17, dtype=torch.bool))
+
+
+def test_the_pool_holds_render_pairs_pictures_with_their_masks():
+    pool = pose.render_pool(3, "test", 5)
+    batch = fd.render_pairs(3, "test", seed=5)
+    np.testing.assert_array_equal(pool.source.permute(0, 2, 3, 1).numpy(), batch.source)
+    np.testing.assert_array_equal(pool.target.permute(0, 2, 3, 1).numpy(), batch.target)
+    np.testing.assert_array_equal(pool.target_keypoints.numpy(), batch.target_keypoints)
+    np.testing.assert_array_equal(pool.identity_ids.numpy(), batch.identity_ids)
+    # The mask covers the figure: where it is empty, the picture is the bare background.
+    bare = fd.background(fd.identity(int(batch.identity_ids[0])))
+    empty = pool.target_mask[0, 0].numpy() == 0
+    np.testing.assert_array_equal(batch.target[0][empty], bare[empty])
+    assert 0.03 < float(pool.target_mask[0].float().mean() / 255) < 0.4
+
+
+# -- inference ---------------------------------------------------------------------------------
+
+
+def test_transfer_gives_both_stages_in_range_and_stage2_starts_as_no_change():
+    model = tiny_model()
+    batch = fd.render_pairs(5, "test", seed=1)
+    source = pose.images_from_renders(batch.source)
+    stage1, final = pose.transfer(model, source, batch.target_keypoints, batch.target_visible)
+    assert stage1.shape == final.shape == (5, 3, 64, 64)
+    for image in (stage1, final):
+        assert torch.isfinite(image).all() and image.min() >= -1 and image.max() <= 1
+    assert torch.equal(stage1, final)  # Stage II's difference map is zero until trained
+    with pytest.raises(DataError, match="source images but"):
+        pose.transfer(model, source[:2], batch.target_keypoints, batch.target_visible)
+
+
+def test_same_seed_same_sample_other_seed_other_sample():
+    model = tiny_model()
+    first = pose.sample(model, 4, 7)
+    torch.manual_seed(123)  # the global RNG must not matter
+    assert torch.equal(first, pose.sample(model, 4, 7))
+    assert not torch.equal(first, pose.sample(model, 4, 8))
+    assert first.shape == (4, 3, 64, 64)
+
+
+def test_animate_an_identity_or_a_picture_in_one_pass():
+    model = tiny_model()
+    calls = []
+    model.stage1.register_forward_hook(lambda *_: calls.append(1))
+    frames = pose.animate(model, fd.identities("test")[3], "walk", 6)
+    assert frames.shape == (6, 3, 64, 64) and len(calls) == 1
+    picture = pose.source_of(fd.identities("test")[4])[0]
+    assert pose.animate(model, picture, "wave", 4).shape == (4, 3, 64, 64)
+
+
+def test_save_and_load_give_the_same_outputs(tmp_path):
+    model = tiny_model(w_adv=0.5)
+    model.round_to_storage()
+    model.save_pretrained(tmp_path)
+    loaded = PosePG2.load_folder(tmp_path)
+    assert loaded.config == model.config
+    assert torch.equal(pose.sample(model, 3, 0), pose.sample(loaded, 3, 0))
+
+
+def test_configs_refuse_what_the_networks_cannot_be():
+    with pytest.raises(ValueError, match="resolution"):
+        PoseConfig(resolution=32)
+    with pytest.raises(ValueError, match="levels must be between"):
+        PoseConfig(levels=5)  # 64 -> 2x2
+    with pytest.raises(ValueError, match="objective"):
+        PoseConfig(objective="nope")
+    with pytest.raises(ValueError, match="width"):
+        KeypointConfig(width=0)
+
+
+# -- losses and metrics on hand cases ----------------------------------------------------------
+
+
+def test_pose_mask_l1_weighs_the_person_twice():
+    output = torch.zeros(1, 1, 1, 2)
+    target = torch.tensor([[[[1.0, 0.5]]]])
+    mask = torch.tensor([[[[1.0, 0.0]]]])
+    # (|0 - 1| * (1 + 1) + |0 - 0.5| * (1 + 0)) / 2 pixels
+    assert float(pose.pose_mask_l1(output, target, mask)) == pytest.approx(1.25)
+    assert float(pose.pose_mask_l1(output, target, mask, mask_weight=0)) == pytest.approx(0.75)
+
+
+def test_ssim_is_wang_et_al_one_on_itself_and_drops_with_noise():
+    target = pose.images_from_renders(fd.render_pairs(2, "test", seed=0).target).double()
+    g = torch.Generator().manual_seed(0)
+
+    def with_noise(amount: float) -> torch.Tensor:
+        noise = torch.randn(target.shape, generator=g, dtype=target.dtype)
+        return (target + amount * noise).clamp(-1, 1)
+
+    noisy = with_noise(0.2)
+    assert pose.ssim(target, target).tolist() == pytest.approx([1.0, 1.0], abs=1e-12)
+    values = pose.ssim(noisy, target)
+    assert (values < 0.9).all()
+    louder = with_noise(0.5)
+    assert (pose.ssim(louder, target) < values).all()
+    # The same number as scikit-image's Gaussian-window SSIM (PG2's evaluation settings).
+    a, b = (((x[0] + 1) / 2).permute(1, 2, 0).numpy() for x in (noisy, target))
+    reference = structural_similarity(
+        a, b, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
+        channel_axis=2, data_range=1.0,
+    )  # fmt: skip
+    assert float(values[0]) == pytest.approx(reference, abs=1e-10)
+
+
+def test_mask_ssim_ignores_the_background():
+    pool = pose.render_pool(2, "test", 3)
+    target = pose.to_float(pool.target)
+    mask = pool.target_mask.float() / 255
+    noise = torch.rand(target.shape, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    other_background = torch.where(mask > 0, target, noise)
+    assert (pose.ssim(other_background, target) < 0.5).all()
+    assert pose.mask_ssim(other_background, target, mask).tolist() == pytest.approx([1.0, 1.0])
+    assert (pose.mask_ssim(torch.zeros_like(target), target, mask) < 0.99).all()
+
+
+def test_pck_on_a_hand_case():
+    true = torch.zeros(2, 18, 2)
+    true[0, 1] = torch.tensor([0.0, 20.0])  # image 0: visible points 20 px apart
+    visible = torch.zeros(2, 18, dtype=torch.bool)
+    visible[0, :2] = True  # image 1 has no visible keypoint and counts for nothing
+    predicted = true.clone()
+    predicted[0, 0] += torch.tensor([1.0, 0.0])  # within 0.1 x 20 = 2 px
+    predicted[0, 1] += torch.tensor([0.0, 3.0])  # not
+    predicted[0, 5:] = 99.0  # hidden: ignored
+    predicted[1] = 99.0
+    assert pose.pck(predicted, true, visible) == 0.5
+    assert pose.pck(predicted, true, visible, size=64) == 1.0  # 6.4 px
+    assert math.isnan(pose.pck(predicted, true, torch.zeros_like(visible)))
+
+
+# -- the limb-warp baseline --------------------------------------------------------------------
+
+
+def test_the_limb_warp_moves_the_arm_to_the_target_wrist():
+    person = fd.identity(fd.identities("test")[0])
+    down, raised = fd.Pose(), fd.Pose(r_shoulder_abd=90.0, r_elbow=0.0)
+    source, source_points, _ = fd.render(person, down)
+    target, target_points, _ = fd.render(person, raised)
+    background = fd.background(person).astype(float)
+    x, y = (int(v) for v in target_points[fd.R_WRIST])
+
+    def off_background(image: np.ndarray) -> float:
+        return float(np.linalg.norm(image[y - 1 : y + 2, x - 1 : x + 2] - background[
+            y - 1 : y + 2, x - 1 : x + 2], axis=-1).max())  # fmt: skip
+
+    assert off_background(source.astype(float)) < 1  # the source shows nothing there
+    assert off_background(target.astype(float)) > 40  # the real target shows the hand
+    warped = pose.warp_limbs(
+        pose.images_from_renders(source[None]), source_points[None], target_points[None]
+    )
+    assert warped.shape == (1, 3, 64, 64)
+    assert off_background(to_uint8(warped)[0].astype(float)) > 40  # the warp moved the arm
+    # ... and the source's own arm, hanging down, is gone: background where it was.
+    hx, hy = (int(v) for v in source_points[fd.R_WRIST])
+    assert np.abs(to_uint8(warped)[0][hy, hx] - background[hy, hx]).max() <= 2
+
+
+# -- training ----------------------------------------------------------------------------------
+
+
+def one_step(config: PoseConfig) -> set[str]:
+    trainer = tiny_trainer()
+    data = trainer.prepare_data(config, None)
+    torch.manual_seed(0)
+    model = trainer.build(config, data).train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    ctx = StepContext(Accelerator(cpu=True), torch.Generator().manual_seed(0), 0, 1)
+    losses = trainer.train_step(model, trainer.optimizers(model), data, ctx)
+    assert set(losses) == {"l1_stage1", "l1_stage2", "adv", "loss_d"}
+    assert all(math.isfinite(v) for v in losses.values())
+    return {k.split(".")[0] for k, v in model.state_dict().items() if not torch.equal(v, before[k])}
+
+
+def test_one_step_updates_both_generators_and_d():
+    assert one_step(PoseConfig(**TINY)) == {"stage1", "stage2", "discriminator"}
+
+
+def test_stage2_and_d_never_reach_stage1():
+    """With Stage I's own loss off, nothing changes it: Stage II trains on a detached input."""
+    assert one_step(PoseConfig(**{**TINY, "w_stage1": 0.0})) == {"stage2", "discriminator"}
+
+
+def test_a_tiny_run_through_the_shared_loop(tmp_path):
+    trainer = tiny_trainer()
+    assert trainer.family is FAMILY and import_object(FAMILY.trainer) is Trainer
+    config = PoseConfig(**TINY)
+    out = train(trainer, config, RunOptions(out=tmp_path / "run", preset="tiny"))
+    for name in ("model.safetensors", "config.json", "README.md", "eval.json", "sample.png"):
+        assert (out / name).is_file(), name
+    metrics = json.loads((out / "eval.json").read_text())
+    assert set(metrics) == set(METRIC_NAMES)
+    # The 4 test pairs of the tiny preset all turn: the same-view split is empty, so n/a.
+    assert not pose.render_pool(4, "test", 0).same_view.any()
+    undefined = {k for k, v in metrics.items() if not math.isfinite(v)}
+    assert undefined == {k for k in METRIC_NAMES if k.endswith("_same_view")}
+    assert "python -m training train pose --preset tiny" in (out / "README.md").read_text()
+    with Image.open(out / "sample.png") as picture:  # 8 rows of 5 pictures (4 test pairs here)
+        assert picture.size[0] == 2 * (5 * 66 + 2)
+
+    model = PosePG2.load_folder(out)
+    assert model.config == config
+    data = trainer.prepare_data(config, None)
+    trainer.save_samples(model, data, 3, 1, tmp_path / "grid.png")
+    trainer.save_samples(model, data, 5, 1, tmp_path / "walk.gif")
+    with Image.open(tmp_path / "walk.gif") as gif:
+        assert gif.n_frames == 5
+    assert trainer.sample_formats() == [".gif", ".png"]
+
+
+def test_a_tiny_regressor_training_writes_a_loadable_folder(tmp_path):
+    config = KeypointConfig(**TINY_REGRESSOR)
+    metrics = train_regressor(config, tmp_path)
+    assert set(metrics) == {"pck_real", "pck_mean_pose", "mean_error_px"}
+    assert 0 <= metrics["pck_real"] <= 1 and metrics["mean_error_px"] > 0
+    loaded = KeypointRegressor.load_folder(tmp_path)
+    assert loaded.config == config
+    record = json.loads((tmp_path / "training.json").read_text())
+    assert record["family"] == "pose" and record["auxiliary"] == REGRESSOR.name
+    assert json.loads((tmp_path / "eval.json").read_text()) == metrics
+    card = (tmp_path / "README.md").read_text()
+    assert REGRESSOR.repo_id in card and "## Intended use" in card
+    points = REGRESSOR.sample(loaded, 3, 0)
+    assert points.shape == (3, 18, 2) and torch.isfinite(points).all()
+    assert (points >= 0).all() and (points <= 64).all()  # soft-argmax stays inside
+
+
+def test_a_128_model_is_judged_by_the_64_regressor_at_its_own_scale():
+    regressor = tiny_trainer().regressor
+    small = pose.images_from_renders(fd.render_pairs(2, "test", seed=0).target)
+    large = small.repeat_interleave(2, 2).repeat_interleave(2, 3)  # the same picture at 128
+    torch.testing.assert_close(
+        find_keypoints(regressor, large), 2 * find_keypoints(regressor, small)
+    )
+    model = tiny_model(resolution=128)
+    metrics = evaluate(model, pose.render_pool(2, "test", 0, 128), regressor)
+    assert math.isfinite(metrics["pck_final"]) and math.isfinite(metrics["mask_ssim_warp"])
+
+
+def test_the_family_declares_what_the_registry_needs():
+    assert FAMILY.name == Trainer.family_name == "pose"
+    assert {"tiny", "demo", "gpu128"} <= set(Trainer.presets)
+    assert FAMILY.models[0].repo_id.endswith("/pose-figures")
+    assert FAMILY.auxiliary == (REGRESSOR,) and REGRESSOR.bundle is KeypointRegressor
+    assert FAMILY.benchmarks == {
+        "pose": "benchmarks.pose:table",
+        "pose-speed": "benchmarks.pose:speed",
+    }
+    for preset in Trainer.presets.values():
+        PoseConfig(**preset)  # every preset is a valid config
+    assert dataclasses.asdict(PoseConfig())["resolution"] == 64
