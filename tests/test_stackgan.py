@@ -1,0 +1,407 @@
+"""StackGAN: the text encoder, conditioning augmentation, both stages, the matching-aware loss,
+the metrics on hand cases, a training step of every network, an end-to-end tiny run, and the
+three auxiliary models.
+
+The family is not in the registry yet (its models are not trained): the end-to-end run puts
+it there for the length of one test (``monkeypatch.setitem`` on the registry's dict, which
+``training.base`` reads), so the trainer stays exactly like every registered family's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+
+import pytest
+import torch
+from accelerate import Accelerator
+
+from hub_models import shapesdata, textenc
+from hub_models.base import CheckpointError
+from hub_models.stackgan import (
+    ABSENT,
+    ATTRIBUTES,
+    FAMILY,
+    MATCHER,
+    METRIC_NAMES,
+    TEXT_ENCODER,
+    AttributeClassifier,
+    AttributePrediction,
+    ConditioningAugmentation,
+    StackGAN,
+    StackGANConfig,
+    attribute_accuracy,
+    caption_targets,
+    encode_captions,
+    fixed_captions,
+    generate,
+    kl_divergence,
+    matching_aware_discriminator_loss,
+    noise,
+    predicted_relation,
+    r_precision,
+    sample,
+    scene_targets,
+)
+from training import base, loop
+from training.base import StepContext
+from training.stackgan import (
+    StackGANData,
+    StackGANTrainer,
+    load_data,
+    train_attributes,
+    train_text_image,
+)
+
+TRAINER = StackGANTrainer()
+TINY = TRAINER.presets["tiny"]
+# Auxiliary models small enough to train in a second (the same code as the published ones).
+TINY_TEXT_IMAGE = {
+    "word_dim": 8,
+    "text_hidden": 8,
+    "text_dim": TINY["text_dim"],
+    "resolution": 16,
+    "image_width": 4,
+    "steps": 3,
+    "batch_size": 8,
+}
+TINY_ATTRIBUTES = {"resolution": 16, "width": 4, "hidden": 16, "steps": 3, "batch_size": 8}
+
+
+def tiny_model(seed: int = 0, **overrides) -> StackGAN:
+    torch.manual_seed(seed)
+    return StackGAN(StackGANConfig(**{**TINY, **overrides})).eval()
+
+
+@pytest.fixture(scope="module")
+def auxiliary(tmp_path_factory):
+    """The three auxiliary models, trained tiny, as published folders."""
+    root = tmp_path_factory.mktemp("auxiliary")
+    metrics = {
+        TEXT_ENCODER: train_text_image(
+            TEXT_ENCODER, root / TEXT_ENCODER, eval_scenes=16, **TINY_TEXT_IMAGE
+        ),
+        MATCHER: train_text_image(MATCHER, root / MATCHER, eval_scenes=16, **TINY_TEXT_IMAGE),
+        ATTRIBUTES: train_attributes(root / ATTRIBUTES, eval_scenes=16, **TINY_ATTRIBUTES),
+    }
+    return root, metrics
+
+
+# -- the text encoder --------------------------------------------------------------------------
+
+
+def test_the_vocabulary_shares_rows_between_synonyms_and_starts_with_pad_and_unk():
+    vocabulary = textenc.shapes_vocabulary()
+    index = textenc.vocabulary_index(vocabulary)
+    assert vocabulary[:2] == (textenc.PAD, textenc.UNK)
+    assert index["box"] == index["square"] and index["violet"] == index["purple"]
+    assert index["tiny"] == index["little"] == index["small"]
+    assert index["beneath"] == index["under"] == index["below"] != index["above"]
+    assert index["red"] != index["blue"] and index["left"] != index["right"]
+    assert set(shapesdata.VOCABULARY) <= set(index)
+    with pytest.raises(ValueError, match="two rows"):
+        textenc.vocabulary_index((textenc.PAD, textenc.UNK, "red", "crimson|red"))
+
+
+def test_synonyms_give_the_same_vector_and_unknown_words_are_reported():
+    torch.manual_seed(0)
+    encoder = textenc.TextEncoder(
+        vocabulary=textenc.shapes_vocabulary(), word_dim=8, text_hidden=8, text_dim=16
+    ).eval()
+    vectors, unknown = textenc.encode(
+        encoder,
+        [
+            "a big violet box above a tiny red disc",
+            "A LARGE purple square, over a small red circle!",
+            "a big zorp box above a tiny red disc",
+            "a big florb box above a tiny red disc zorp",
+            "a big blue box above a tiny red disc",
+            "",
+        ],
+    )
+    assert torch.allclose(vectors[0], vectors[1])  # synonyms, case and punctuation
+    assert unknown[:2] == [[], []]
+    assert unknown[2] == ["zorp"] and unknown[3] == ["florb", "zorp"]
+    # Every unknown word is read as <unk>: two different unknown colours are the same caption.
+    assert torch.allclose(
+        vectors[2], textenc.encode(encoder, ["a big florb box above a tiny red disc"])[0][0]
+    )
+    assert not torch.allclose(vectors[0], vectors[4])  # a known word does change the vector
+    assert unknown[5] == [] and torch.isfinite(vectors[5]).all()
+    assert torch.allclose(vectors.norm(dim=1), torch.ones(6))
+
+
+def test_an_emoji_vocabulary_plugs_into_the_same_encoder():
+    vocabulary = textenc.emoji_vocabulary(["grinning face", "cat face", "red heart"])
+    assert vocabulary == (textenc.PAD, textenc.UNK, "cat", "face", "grinning", "heart", "red")
+    encoder = textenc.TextEncoder(vocabulary=vocabulary, word_dim=4, text_hidden=4, text_dim=8)
+    vectors, unknown = textenc.encode(encoder, ["smiling cat face", "red heart"])
+    assert vectors.shape == (2, 8) and unknown == [["smiling"], []]
+
+
+def test_word_dropout_replaces_only_real_words_by_unk():
+    ids = torch.tensor([[5, 6, 7, 0], [8, 9, 0, 0]])
+    lengths = torch.tensor([3, 2])
+    dropped = textenc.word_dropout(ids, lengths, 1.0, torch.Generator().manual_seed(0))
+    assert dropped.tolist() == [[1, 1, 1, 0], [1, 1, 0, 0]]
+    kept = textenc.word_dropout(ids, lengths, 0.0, torch.Generator().manual_seed(0))
+    assert torch.equal(kept, ids)
+
+
+# -- conditioning augmentation -------------------------------------------------------------------
+
+
+def test_kl_is_zero_at_the_prior_and_positive_elsewhere():
+    zero = torch.zeros(4, 3)
+    assert kl_divergence(zero, zero).item() == 0
+    assert kl_divergence(torch.ones(4, 3), zero).item() == pytest.approx(0.5)  # mu^2 / 2
+    assert kl_divergence(zero, torch.ones(4, 3)).item() == pytest.approx(0.5 * (math.e - 2))
+    assert kl_divergence(zero, -torch.ones(4, 3)).item() > 0
+
+
+def test_conditioning_augmentation_samples_mu_plus_sigma_eps():
+    ca = ConditioningAugmentation(text_dim=4, c_dim=2)
+    with torch.no_grad():
+        ca.fc.weight.zero_()
+        ca.fc.bias.copy_(torch.tensor([1.0, -2.0, 0.0, math.log(4.0)]))  # mu, logvar
+    eps = torch.tensor([[0.5, 0.5]])
+    c, mu, _ = ca(torch.randn(1, 4), eps)
+    assert mu.tolist() == [[1.0, -2.0]]
+    assert c[0].tolist() == pytest.approx([1.0 + 0.5, -2.0 + 2 * 0.5])  # sigma = 1 and 2
+
+
+# -- the stages ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("overrides", [{}, {"resolution": 32}], ids=["16", "32"])
+def test_stage_one_draws_half_the_side_of_stage_two(overrides):
+    model = tiny_model(**overrides)
+    r = model.config.resolution
+    stage1, stage2 = generate(model, ["a red circle", "a blue box left of a green cross"], 3, 0)
+    assert stage1.shape == (6, 3, r // 2, r // 2) and stage2.shape == (6, 3, r, r)
+    assert stage2.min() >= -1 and stage2.max() <= 1
+    assert sample(model, 5, 1).shape == (5, 3, r, r)
+
+
+def test_the_published_size_draws_32_then_64():
+    model = StackGAN(StackGANConfig()).eval()
+    stage1, stage2 = generate(model, ["a small red circle above a large blue square"], 2, 0)
+    assert stage1.shape == (2, 3, 32, 32) and stage2.shape == (2, 3, 64, 64)
+
+
+def test_same_seed_same_images_and_sample_j_shares_its_noise_across_captions():
+    model = tiny_model()
+    captions = ["a red circle", "a blue square"]
+    first = generate(model, captions, 2, 5)
+    torch.manual_seed(123)  # the global RNG must not matter
+    again = generate(model, captions, 2, 5)
+    assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
+    assert not torch.equal(first[1], generate(model, captions, 2, 6)[1])
+    alone = generate(model, captions[:1], 2, 5)
+    # Caption-major, noise per sample index (equal up to the batch's float arithmetic).
+    assert torch.allclose(alone[1], first[1][:2], atol=1e-5)
+    edited = generate(model, ["a green circle"], 2, 5)[1]
+    assert not torch.equal(edited, alone[1])  # same noise, other words, other picture
+    longer = noise(model.config, 5, 5)
+    assert all(
+        torch.equal(a, b[:2]) for a, b in zip(noise(model.config, 2, 5), longer, strict=True)
+    )
+
+
+def test_encode_captions_reports_unknown_words_of_a_prompt():
+    model = tiny_model()
+    vectors, unknown = encode_captions(model, ["a crimson circle above a blue box"])
+    assert vectors.shape == (1, model.config.text_dim) and unknown == [["crimson"]]
+
+
+def test_save_load_round_trip_and_a_strict_refusal(tmp_path):
+    model = tiny_model()
+    model.save_pretrained(tmp_path / "a")
+    loaded = StackGAN.load_folder(tmp_path / "a")
+    assert loaded.config == model.config
+    model.round_to_storage()
+    assert torch.equal(sample(model, 4, 2), sample(loaded, 4, 2))
+    other = StackGAN(dataclasses.replace(model.config, g1_width=8))
+    other.save_pretrained(tmp_path / "b")
+    (tmp_path / "a" / "model.safetensors").write_bytes(
+        (tmp_path / "b" / "model.safetensors").read_bytes()
+    )
+    with pytest.raises(CheckpointError, match="g1"):
+        StackGAN.load_folder(tmp_path / "a")
+
+
+def test_configs_that_cannot_work_are_refused():
+    with pytest.raises(ValueError, match="color"):
+        StackGANConfig(augment="translation,color")
+    with pytest.raises(ValueError, match="emoji"):
+        StackGANConfig(dataset="emoji")
+    with pytest.raises(ValueError, match="power of two"):
+        StackGANConfig(resolution=48)
+    StackGANConfig(augment="translation,cutout")
+
+
+# -- the loss and the metrics on hand cases ------------------------------------------------------
+
+
+def test_matching_aware_loss_on_a_hand_case():
+    real_right = torch.tensor([2.0, 0.5])
+    fake_right = torch.tensor([-2.0, 0.0])
+    real_wrong = torch.tensor([0.5])
+    # hinge: real relu(1 - d) = (0 + 0.5) / 2 = 0.25; fake relu(1 + d) = (0 + 1) / 2 = 0.5;
+    # wrong relu(1 + 0.5) = 1.5; L = 0.25 + (0.5 + 1.5) / 2 = 1.25
+    loss = matching_aware_discriminator_loss(real_right, fake_right, real_wrong, "hinge")
+    assert loss.item() == pytest.approx(1.25)
+    # non-saturating at d = 0 everywhere: log 2 + (log 2 + log 2) / 2 = 2 log 2
+    zero = torch.zeros(3)
+    loss = matching_aware_discriminator_loss(zero, zero, zero, "nonsaturating")
+    assert loss.item() == pytest.approx(2 * math.log(2))
+    # a D that accepts real pairs and rejects the rest by a margin has no hinge loss
+    accepted, rejected, mismatched = torch.tensor([3.0]), torch.tensor([-3.0]), torch.tensor([-1.0])
+    loss = matching_aware_discriminator_loss(accepted, rejected, mismatched)
+    assert loss.item() == 0
+
+
+def test_the_relation_of_two_centres_follows_the_renderers_rule():
+    dx = torch.tensor([-0.3, 0.3, 0.1, -0.1, -0.3])
+    dy = torch.tensor([0.1, -0.1, -0.3, 0.3, 0.3])  # y grows downwards
+    names = [shapesdata.RELATIONS[i] for i in predicted_relation(dx, dy).tolist()]
+    assert names == ["left of", "right of", "above", "below", "left of"]  # a tie: horizontal
+
+
+def test_a_perfect_grader_scores_every_stated_attribute_right():
+    scenes = shapesdata.test_set(200)
+    captions = fixed_captions("test", 200)
+    truth = scene_targets(scenes)
+    targets = caption_targets(captions)
+    assert attribute_accuracy(truth, targets) == {
+        "colour": 1.0,
+        "shape": 1.0,
+        "size": 1.0,
+        "relation": 1.0,
+    }
+    # Hand case: a scene of one object, graded on captions that get some of it wrong.
+    scene = next(s for s in scenes if len(s.objects) == 1)
+    o = scene.objects[0]
+    size = {"small": "large", "large": "small"}[o.size]
+    colour = next(c for c in shapesdata.COLOURS if c != o.colour)
+    shape = next(s for s in shapesdata.SHAPES if s != o.shape)
+    said = [
+        f"a {o.size} {o.colour} {o.shape}",  # all right
+        f"a {size} {o.colour} {o.shape}",  # the size is wrong
+        f"a {colour} {o.shape}",  # no object of that colour: colour and shape wrong, no size
+        f"a {o.colour} {shape}",  # the colour is there, with another shape
+    ]
+    scores = attribute_accuracy(scene_targets([scene] * 4), caption_targets(said))
+    assert scores["colour"] == 3 / 4 and scores["shape"] == 2 / 4 and scores["size"] == 1 / 2
+    assert math.isnan(scores["relation"])  # no caption states one
+
+
+def test_an_empty_picture_scores_nothing():
+    captions = fixed_captions("held_out", 50)
+    nothing = AttributePrediction(
+        torch.full((50, 6), ABSENT), torch.zeros(50, 6, dtype=torch.long), torch.zeros(50, 6, 2)
+    )
+    scores = attribute_accuracy(nothing, caption_targets(captions))
+    assert scores == {"colour": 0.0, "shape": 0.0, "size": 0.0, "relation": 0.0}
+
+
+def test_r_precision_on_hand_cases():
+    eye = torch.eye(150)
+    assert r_precision(eye, eye) == 1.0
+    assert r_precision(eye, eye.roll(1, 0)) == 0.0  # every image holds another's caption
+    same = torch.ones(150, 4)
+    assert r_precision(same, same) == 0.0  # a tie is no win
+    # Images 0-9 carry their caption, the others a vector no caption scores above others.
+    half = torch.cat([eye[:10], torch.zeros(140, 150)])
+    assert r_precision(half, eye) == pytest.approx(10 / 150)
+    assert r_precision(eye[:5, :5], eye[:5, :5]) == 1.0  # fewer than 100 captions: all of them
+
+
+# -- training ------------------------------------------------------------------------------------
+
+
+def one_step(step: int, **overrides) -> set[str]:
+    """The networks (top-level modules) whose weights one training step changes."""
+    config = StackGANConfig(**{**TINY, **overrides})
+    data = StackGANData(None, None, None)
+    torch.manual_seed(0)
+    model = TRAINER.build(config, data).train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    ctx = StepContext(Accelerator(cpu=True), torch.Generator().manual_seed(0), step, 10)
+    losses = TRAINER.train_step(model, TRAINER.optimizers(model), data, ctx)
+    assert losses and all(math.isfinite(v) for v in losses.values())
+    return {k.split(".")[0] for k, v in model.state_dict().items() if not torch.equal(v, before[k])}
+
+
+def test_a_joint_step_trains_every_network_but_the_text_encoder():
+    assert one_step(step=5, stage2_start=5) == {"ca1", "g1", "d1", "ca2", "g2", "d2"}
+
+
+def test_before_stage2_start_only_stage_one_trains():
+    assert one_step(step=4, stage2_start=5, augment="translation") == {"ca1", "g1", "d1"}
+
+
+def test_auxiliary_models_train_into_loadable_folders(auxiliary):
+    root, metrics = auxiliary
+    bundles = {
+        TEXT_ENCODER: textenc.TextImageModel,
+        MATCHER: textenc.TextImageModel,
+        ATTRIBUTES: AttributeClassifier,
+    }
+    for spec in FAMILY.auxiliary:
+        folder = root / spec.name
+        for name in ("model.safetensors", "config.json", "README.md", "eval.json", "training.json"):
+            assert (folder / name).is_file(), (spec.name, name)
+        model = spec.bundle.load_folder(folder)
+        assert type(model) is bundles[spec.name]
+        out = spec.sample(model, 3, 0)
+        assert out.shape[0] == 3 and torch.isfinite(out).all()
+        assert json.loads((folder / "eval.json").read_text()) == pytest.approx(metrics[spec.name])
+        record = json.loads((folder / "training.json").read_text())
+        assert record["family"] == "stackgan" and record["auxiliary"] == spec.name
+        card = (folder / "README.md").read_text()
+        assert spec.name in card and "python -m training auxiliary" in card
+    assert textenc.TextImageModel.load_folder(root / TEXT_ENCODER).config.compositions == "train"
+    assert textenc.TextImageModel.load_folder(root / MATCHER).config.compositions == "all"
+    keys = ("colour", "shape", "size", "relation")
+    assert set(metrics[ATTRIBUTES]) == {f"{s}_{k}" for s in ("test", "held_out") for k in keys}
+
+
+def test_a_tiny_run_end_to_end(auxiliary, tmp_path, monkeypatch):
+    monkeypatch.setitem(base.FAMILIES, FAMILY.name, FAMILY)  # until it is registered
+    root, _ = auxiliary
+    config = StackGANConfig(
+        **{
+            **TINY,
+            "text_encoder": str(root / TEXT_ENCODER),
+            "attributes": str(root / ATTRIBUTES),
+            "matcher": str(root / MATCHER),
+        }
+    )
+    out = loop.train(TRAINER, config, loop.RunOptions(out=tmp_path / "run", preset="tiny"))
+    for name in ("model.safetensors", "config.json", "README.md", "eval.json", "sample.png"):
+        assert (out / name).is_file(), name
+    metrics = json.loads((out / "eval.json").read_text())
+    assert set(metrics) == set(METRIC_NAMES)
+    assert all(isinstance(v, float) and math.isfinite(v) for v in metrics.values()), metrics
+    model = StackGAN.load_folder(out)
+    # The bundle carries the text encoder's weights: it reads captions as the encoder does.
+    encoder = textenc.TextImageModel.load_folder(root / TEXT_ENCODER)
+    caption = ["a small red circle above a large blue box"]
+    assert torch.equal(encode_captions(model, caption)[0], textenc.encode(encoder.text, caption)[0])
+    assert sample(model, 2, 0).shape == (2, 3, 16, 16)
+    TRAINER.save_samples(model, None, 3, 0, tmp_path / "samples.png")
+    assert (tmp_path / "samples.png").stat().st_size > 0
+
+
+def test_a_text_encoder_that_saw_held_out_pairs_or_grades_itself_is_refused(auxiliary):
+    root, _ = auxiliary
+    with pytest.raises(ValueError, match="training compositions only"):
+        load_data(StackGANConfig(**{**TINY, "text_encoder": str(root / MATCHER)}))
+    same = str(root / TEXT_ENCODER)
+    with pytest.raises(ValueError, match="own teacher"):
+        load_data(StackGANConfig(**{**TINY, "text_encoder": same, "matcher": same}))
+    mismatched = StackGANConfig(**{**TINY, "text_dim": 32, "text_encoder": same})
+    with pytest.raises(ValueError, match="text_dim"):
+        TRAINER.build(mismatched, load_data(mismatched))
