@@ -128,7 +128,7 @@ def show_neighbours(generated: torch.Tensor, reference) -> None:
     distance = float(found.feature_distance[0, 0])
     st.markdown("**Is it memorised?** Its nearest training images:")
     cols = st.columns(gi.NEIGHBOURS)
-    train = reference.images.train
+    train = reference.train
     for j, col in enumerate(cols):
         index = int(found.indices[0, j])
         col.image(imagedata.to_pil(imagedata.to_uint8(train[index : index + 1])[0], scale // 2))
@@ -143,7 +143,11 @@ def show_neighbours(generated: torch.Tensor, reference) -> None:
 def load_reference():
     try:
         return gi.reference(
-            dataset, config.resolution, config.channels, str(user_data) if user_data else None
+            dataset,
+            config.resolution,
+            config.channels,
+            str(user_data) if user_data else None,
+            int(labels[0]) if labels is not None and dataset in gi.INDEX_BY_CLASS else None,
         )
     except (DataError, CheckpointError, OSError) as error:
         st.warning(f"The training set cannot be read, so novelty is not checked: {error}")
@@ -191,7 +195,7 @@ with many:
     reference = load_reference() if paired else None
     if reference is not None:
         found = gi.neighbours(reference, images, k=1)
-        nearest_train = reference.images.train[found.indices[:, 0]]
+        nearest_train = reference.train[found.indices[:, 0]]
         pairs = torch.stack([images, nearest_train], 1).flatten(0, 1)
         grid = imagedata.grid(pairs, columns=2 * int(count**0.5), scale=2)
         share = sum(reference.percentile(float(d)) for d in found.feature_distance[:, 0]) / count

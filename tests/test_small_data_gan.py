@@ -215,3 +215,21 @@ def test_sampling_a_conditional_recipe_model_in_every_style():
     model = ImageModel(tiny(kind="diffaugment", dataset="emoji-faces")).eval()
     images = sample(model, 4, seed=0, labels=torch.arange(4))
     assert images.shape == (4, 3, 16, 16) and float(images.abs().max()) <= 1
+
+
+def test_the_whole_set_is_searched_within_the_class_a_sample_was_drawn_for(tmp_path, monkeypatch):
+    from gallery import images as gi
+    from hub_models import effnet, emojiscore
+
+    monkeypatch.setattr(emojiscore, "cache_root", lambda: tmp_path)  # the renders stay cached
+    monkeypatch.setattr(effnet, "features", lambda images: images.flatten(1).clone())
+    data = imagedata.load_images("emoji-all", 32, 3)
+    label = data.class_names.index("Animals & Nature / OpenMoji")
+    ref = gi.reference.__wrapped__("emoji-all", 32, 3, None, label)
+    assert (data.train_labels[ref.train_rows] == label).all()
+    assert len(ref.train_rows) == int((data.train_labels == label).sum()) > 100
+    query = ref.train[5:6]
+    found = gi.neighbours(ref, query, k=1)
+    assert int(found.indices[0, 0]) == 5 and float(found.pixel_rms[0, 0]) == 0
+    assert gi.neighbour_caption(ref, 5).endswith("(OpenMoji)")
+    assert gi.novelty_verdict(ref, 0.0).startswith("**Possibly a copy")
