@@ -154,7 +154,10 @@ class ImageTrainer(Trainer):
         return sample_grid(model)
 
     def save_png(self, model: ImageModel, data: TrainingData, n: int, seed: int, path) -> None:
-        imagedata.grid(sample(model, n, seed)).save(path)
+        """A grid of ``n`` samples (a conditional model: its classes in turn), small images
+        scaled up to 64 pixels so that a grid in a README can be read."""
+        scale = max(1, 64 // model.config.resolution)
+        imagedata.grid(sample(model, n, seed), scale=scale).save(path)
 
     def save_folder(self, model: ImageModel, data: TrainingData, n: int, seed: int, path) -> None:
         for i, array in enumerate(imagedata.to_uint8(sample(model, n, seed))):
@@ -367,8 +370,15 @@ def train_probe(name: str, out: Path) -> dict[str, float]:
     train_features, held_out_features = split_features(dataset)
     probe = fit_probe(config, train_features, train_labels)
     predicted = probe.logits_of_features(held_out_features).argmax(1)
+    recall = [
+        float((predicted[held_labels == c] == c).float().mean())
+        for c in range(len(classes))
+        if (held_labels == c).any()
+    ]
     metrics = {
         "held_out_accuracy": float((predicted == held_labels).float().mean()),
+        "balanced_accuracy": sum(recall) / len(recall),
+        **({"face_recall": recall[1], "not_face_recall": recall[0]} if task == "face" else {}),
         "majority_class_accuracy": float(
             (held_labels == train_labels.bincount().argmax()).float().mean()
         ),
@@ -406,13 +416,15 @@ tags: [gan-gallery, classifier, pytorch_model_hub_mixin]
 
 A linear classifier of {what}, on the pooled ImageNet features of EfficientNet-Lite0
 (hub_models/effnet.py), fitted by L-BFGS on the {n_train} real training images of
-`{config.dataset}` at 32x32. The gallery uses it to grade generated emoji: the share of a
-conditional model's samples it reads as the class asked for, and of the faces model's samples
-it calls a face. It was never shown a generated image.
+`{config.dataset}` at 32x32, every class weighing the same in the loss. The gallery uses it
+to grade generated emoji: the share of a conditional model's samples it reads as the class
+asked for, and of the faces model's samples it calls a face. It was never shown a generated
+image.
 
 | metric | value |
 | --- | --- |
 | held-out accuracy (real images) | {metrics["held_out_accuracy"]:.4f} |
+| balanced accuracy (mean of per-class recalls) | {metrics["balanced_accuracy"]:.4f} |
 | majority-class accuracy (reference) | {metrics["majority_class_accuracy"]:.4f} |
 
 ```python
