@@ -341,7 +341,7 @@ MULTI_VENDOR_MODELS = (
     PublishedModel(
         "images-emoji-faces",
         "Emoji faces in four vendors' styles (DiffAugment GAN)",
-        (*SMALL_DATA, ("dataset", "emoji-faces"), ("steps", 16000)),
+        (*SMALL_DATA, ("dataset", "emoji-faces"), ("steps", 28000)),
     ),
     PublishedModel(
         "images-emoji-all",

@@ -148,6 +148,23 @@ def test_images_page_one_image_per_click_with_its_neighbours():
     assert "The same code in every vendor's style" in text
 
 
+def test_images_page_featured_faces_beside_the_first_models_and_in_every_style():
+    at = open_page("images.py")
+    assert at.selectbox(key="img_dataset").value == "emoji-faces"
+    assert at.selectbox(key="img_class").options == [
+        "Twemoji",
+        "OpenMoji",
+        "Noto Color Emoji",
+        "EmojiOne 2",
+    ]
+    one = at.tabs[0]
+    styles = [image.proto.imgs[0].caption for image in one.get("image")]
+    assert {"Twemoji", "OpenMoji", "Noto Color Emoji", "EmojiOne 2"} <= set(styles)
+    assert len(at.tabs[3].columns) == 5  # the faces model, then DCGAN, WGAN-GP, VAE, cGAN
+    at.selectbox(key="img_class").set_value("OpenMoji").run()
+    assert not at.exception and not at.error
+
+
 def test_images_page_conditional_model_takes_a_class():
     at = open_page("images.py")
     at.selectbox(key="img_dataset").set_value("mnist").run()

@@ -447,6 +447,19 @@ def test_resume_with_another_shape_names_the_fields_before_loading_weights(strai
     assert "lr_d" not in message  # only the fields that differ
 
 
+def test_a_finished_run_is_extended_by_resuming_with_more_steps(straight_run, tmp_path):
+    out = tmp_path / "run"
+    shutil.copytree(straight_run, out)
+    run(tiny(steps=50), out, resume=True, checkpoint_every=20)
+    record = json.loads((out / "training.json").read_text())
+    assert record["steps"] == 50
+    assert metrics_lines(out)[-1]["step"] == 50
+    before, after = weights(straight_run), weights(out)
+    assert any(not torch.equal(after[k], before[k]) for k in before if k.startswith("generator"))
+    with pytest.raises(ValueError, match="steps: 50 in the checkpoint, 30 now"):
+        run(tiny(steps=30), out, resume=True)
+
+
 def test_resume_with_another_shape_from_the_cli_exits_2(straight_run, tmp_path, capsys):
     out = tmp_path / "run"
     shutil.copytree(straight_run, out)

@@ -218,14 +218,19 @@ def train(trainer: Trainer, config: Any, options: RunOptions) -> Path:
 
 def check_same_config(found: Path, saved: dict | None, config: Any) -> None:
     """Refuse to resume a checkpoint written by another config, naming the fields that differ
-    (before any weight is loaded: another shape would fail there with a raw error)."""
+    (before any weight is loaded: another shape would fail there with a raw error).
+
+    One field may grow: more ``steps`` extends a run (a finished one too) from where it
+    stopped, since nothing in the update depends on the total. Fewer steps than the run has
+    already taken is refused."""
     # Compare as JSON: state.json turned the config's tuples into lists.
     current = json.loads(json.dumps(asdict(config)))
     saved = saved or {}
+    extended = "steps" in saved and current.get("steps", 0) > saved["steps"]
     differ = [
         f"{name}: {saved.get(name, '(absent)')!r} in the checkpoint, {current.get(name)!r} now"
         for name in sorted(set(saved) | set(current))
-        if saved.get(name) != current.get(name)
+        if saved.get(name) != current.get(name) and not (name == "steps" and extended)
     ]
     if differ:
         raise ValueError(
