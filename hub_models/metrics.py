@@ -30,10 +30,23 @@ def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
     a, b = a.double(), b.double()
     mu = a.mean(0) - b.mean(0)
     sa, sb = torch.cov(a.T), torch.cov(b.T)
-    va, ua = torch.linalg.eigh(sa)
+    va, ua = _eigh(sa)
     root_a = (ua * va.clamp_min(0).sqrt()) @ ua.T
-    middle = torch.linalg.eigvalsh(root_a @ sb @ root_a).clamp_min(0).sqrt().sum()
+    middle = _eigh(root_a @ sb @ root_a)[0].clamp_min(0).sqrt().sum()
     return float(mu @ mu + sa.trace() + sb.trace() - 2 * middle)
+
+
+def _eigh(matrix: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """eigh of a symmetric PSD matrix; LAPACK can fail to converge on a near-singular one (a
+    few nearly identical samples in many dimensions), so retry with a tiny ridge on the
+    diagonal, as FID implementations offset a singular covariance (the ridge is 1e-10 of the
+    mean eigenvalue, far below anything the distance can show)."""
+    matrix = (matrix + matrix.T) / 2
+    try:
+        return torch.linalg.eigh(matrix)
+    except torch.linalg.LinAlgError:
+        ridge = 1e-10 * float(matrix.trace().abs()) / len(matrix) + 1e-30
+        return torch.linalg.eigh(matrix + ridge * torch.eye(len(matrix), dtype=matrix.dtype))
 
 
 def kernel_inception_distance(

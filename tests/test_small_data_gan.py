@@ -233,3 +233,22 @@ def test_the_whole_set_is_searched_within_the_class_a_sample_was_drawn_for(tmp_p
     assert int(found.indices[0, 0]) == 5 and float(found.pixel_rms[0, 0]) == 0
     assert gi.neighbour_caption(ref, 5).endswith("(OpenMoji)")
     assert gi.novelty_verdict(ref, 0.0).startswith("**Possibly a copy")
+
+
+def test_frechet_distance_survives_a_degenerate_set():
+    from hub_models.metrics import frechet_distance
+
+    same = torch.ones(48, 1280)  # one picture 48 times: a rank-0 covariance
+    spread = torch.randn(400, 1280, generator=torch.Generator().manual_seed(0))
+    assert math.isfinite(frechet_distance(same, spread))
+
+
+def test_a_tiny_faces_run_is_scored_in_efficientnet_features_on_its_card(tmp_path):
+    from training import cli
+
+    out = tmp_path / "faces"
+    args = ["train", "images", "--preset", "tiny", "--out", str(out)]
+    assert cli.main([*args, "--kind=diffaugment", "--dataset=emoji-faces"]) == 0
+    card = (out / "README.md").read_text()
+    for shown in ("FD-EffNet", "called a face", "spectral_norm", "OpenMoji", "CC BY-SA 4.0"):
+        assert shown in card, shown
