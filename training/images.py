@@ -27,7 +27,7 @@ from hub_models.objectives import (
     gradient_penalty,
     r1_penalty,
 )
-from hub_models.probes import FACE_CLASSES, PROBES, ProbeConfig, fit_probe
+from hub_models.probes import FACE_CLASSES, PROBES, ProbeConfig, fit_probe, probe_model
 from training.base import StepContext, Trainer
 from training.cards import refresh_card
 
@@ -396,7 +396,7 @@ def train_probe(name: str, out: Path) -> dict[str, float]:
     runfiles.write_json(out, runfiles.EVALUATION, metrics)
     runfiles.write_json(out, runfiles.TRAINING, record)
     (out / runfiles.CARD).write_text(probe_card(name, config, metrics, len(images.train)))
-    refresh_card(out, name)
+    refresh_card(out, probe_model(name).repo_id)  # model-index, data, limitations
     return metrics
 
 
