@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -203,6 +204,40 @@ def _eval_results(task: str, dataset: str, metrics: dict[str, Any], names: dict[
 # What the auxiliary card writer adds below the trainer's own description; a rewrite replaces
 # everything from here down, so rewriting a card twice gives the same card.
 AUXILIARY_SECTIONS = "<!-- sections below are written from the registry by training/cards.py -->"
+
+
+def write_auxiliary_run(
+    out: Path,
+    family: Family,
+    auxiliary: AuxiliaryModel,
+    model: Any,
+    metrics: dict[str, float],
+    began: float,
+    card: Callable[[dict[str, Any]], str],
+) -> dict[str, Any]:
+    """An auxiliary model's publishable folder: its weights and config, eval.json,
+    training.json (the command, the wall time since ``began``, the config), the trainer's card
+    text (``card`` gets the record), then the sections every card has. Returns the record."""
+    import time
+    from dataclasses import asdict
+
+    import torch
+
+    out = Path(out)
+    model.save_pretrained(out)
+    record = {
+        "family": family.name,
+        "auxiliary": auxiliary.name,
+        "command": f"python -m training auxiliary {auxiliary.name}",
+        "wall_seconds": round(time.time() - began, 1),
+        "torch": torch.__version__,
+        "config": asdict(model.config),
+    }
+    runfiles.write_json(out, runfiles.EVALUATION, metrics)
+    runfiles.write_json(out, runfiles.TRAINING, record)
+    (out / runfiles.CARD).write_text(card(record), encoding="utf-8")
+    write_auxiliary_card(out, family, auxiliary, auxiliary.repo_id)
+    return record
 
 
 def write_auxiliary_card(

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from hub_models import imagedata, runfiles
+from hub_models import imagedata
 from hub_models.diffaugment import check_policy, diff_augment
 from hub_models.features import (
     FEATURE_DATASETS,
@@ -28,8 +28,9 @@ from hub_models.objectives import (
     r1_penalty,
 )
 from hub_models.probes import FACE_CLASSES, PROBES, ProbeConfig, fit_probe, probe_model
+from hub_models.registry import FAMILIES
 from training.base import StepContext, Trainer
-from training.cards import refresh_card
+from training.cards import write_auxiliary_run
 
 VAE_PIXEL_SIGMA = 0.2  # the VAE's Gaussian likelihood scale, in [-1, 1] pixel units
 
@@ -285,22 +286,17 @@ def train_features(dataset: str, out: Path, epochs: int = 8, seed: int = 0) -> d
     net.eval()
     accuracy = float((net.predict(data.held_out) == data.held_out_labels).float().mean())
     majority = float((data.held_out_labels == data.train_labels.bincount().argmax()).float().mean())
-    out = Path(out)
     net.round_to_storage()
-    net.save_pretrained(out)
     metrics = {"held_out_accuracy": accuracy, "majority_class_accuracy": majority}
-    record = {
-        "family": "images",
-        "auxiliary": feature_model(dataset).name,
-        "command": f"python -m training auxiliary {feature_model(dataset).name}",
-        "wall_seconds": round(time.time() - began, 1),
-        "torch": torch.__version__,
-        "config": asdict(config),
-    }
-    runfiles.write_json(out, runfiles.EVALUATION, metrics)
-    runfiles.write_json(out, runfiles.TRAINING, record)
-    (out / runfiles.CARD).write_text(feature_card(dataset, config, metrics, record))
-    refresh_card(out, feature_model(dataset).repo_id)  # model-index, data, limitations
+    write_auxiliary_run(
+        out,
+        FAMILIES["images"],
+        feature_model(dataset),
+        net,
+        metrics,
+        began,
+        lambda record: feature_card(dataset, config, metrics, record),
+    )
     return metrics
 
 
@@ -383,20 +379,15 @@ def train_probe(name: str, out: Path) -> dict[str, float]:
             (held_labels == train_labels.bincount().argmax()).float().mean()
         ),
     }
-    out = Path(out)
-    probe.save_pretrained(out)
-    record = {
-        "family": "images",
-        "auxiliary": name,
-        "command": f"python -m training auxiliary {name}",
-        "wall_seconds": round(time.time() - began, 1),
-        "torch": torch.__version__,
-        "config": asdict(config),
-    }
-    runfiles.write_json(out, runfiles.EVALUATION, metrics)
-    runfiles.write_json(out, runfiles.TRAINING, record)
-    (out / runfiles.CARD).write_text(probe_card(name, config, metrics, len(images.train)))
-    refresh_card(out, probe_model(name).repo_id)  # model-index, data, limitations
+    write_auxiliary_run(
+        out,
+        FAMILIES["images"],
+        probe_model(name),
+        probe,
+        metrics,
+        began,
+        lambda record: probe_card(name, config, metrics, len(images.train)),
+    )
     return metrics
 
 

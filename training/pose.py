@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import functools
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from hub_models import figuredata as fd
-from hub_models import hub, imagedata, runfiles
+from hub_models import hub, imagedata
 from hub_models.base import CheckpointError
 from hub_models.family import Family
 from hub_models.objectives import discriminator_loss, generator_loss
@@ -55,7 +55,7 @@ from hub_models.pose import (
 )
 from training.base import StepContext
 from training.base import Trainer as BaseTrainer
-from training.cards import write_auxiliary_card
+from training.cards import write_auxiliary_run
 
 EVAL_SEED = 0  # the test pairs are render_pool(eval_pairs, "test", EVAL_SEED): PROTOCOL's
 EVAL_CHUNK = 100  # pairs per forward pass in evaluation (the warp holds N x 10 x R x R maps)
@@ -404,20 +404,9 @@ def train_regressor(config: KeypointConfig, out: Path) -> dict[str, float]:
             (predicted - test_points).norm(dim=-1)[test_visible].double().mean()
         ),
     }
-    out = Path(out)
-    net.save_pretrained(out)
-    record = {
-        "family": FAMILY.name,
-        "auxiliary": REGRESSOR.name,
-        "command": f"python -m training auxiliary {REGRESSOR.name}",
-        "wall_seconds": round(time.time() - began, 1),
-        "torch": torch.__version__,
-        "config": asdict(config),
-    }
-    runfiles.write_json(out, runfiles.EVALUATION, metrics)
-    runfiles.write_json(out, runfiles.TRAINING, record)
-    (out / runfiles.CARD).write_text(regressor_card(config, metrics))
-    write_auxiliary_card(out, FAMILY, REGRESSOR, REGRESSOR.repo_id)
+    write_auxiliary_run(
+        out, FAMILY, REGRESSOR, net, metrics, began, lambda record: regressor_card(config, metrics)
+    )
     return metrics
 
 

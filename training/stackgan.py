@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
-from hub_models import imagedata, runfiles, shapesdata, textenc
+from hub_models import imagedata, shapesdata, textenc
 from hub_models.diffaugment import check_policy, diff_augment
 from hub_models.objectives import generator_loss
 from hub_models.stackgan import (
@@ -523,24 +523,11 @@ def write_auxiliary(
     description: str,
 ) -> None:
     """A published folder: weights and config, eval.json, training.json and the card."""
-    from training.cards import write_auxiliary_card
+    from training.cards import write_auxiliary_run
 
-    out = Path(out)
-    model.save_pretrained(out)
-    record = {
-        "family": FAMILY.name,
-        "auxiliary": name,
-        "command": f"python -m training auxiliary {name}",
-        "wall_seconds": round(time.time() - began, 1),
-        "torch": torch.__version__,
-        "config": asdict(config),
-    }
-    runfiles.write_json(out, runfiles.EVALUATION, metrics)
-    runfiles.write_json(out, runfiles.TRAINING, record)
     rows = "\n".join(f"| {key.replace('_', ' ')} | {value:.4f} |" for key, value in metrics.items())
     bundle = type(model)
-    (out / runfiles.CARD).write_text(
-        f"""---
+    text = f"""---
 library_name: pytorch
 license: mit
 tags: [gan-gallery, stackgan, pytorch_model_hub_mixin]
@@ -558,7 +545,7 @@ tags: [gan-gallery, stackgan, pytorch_model_hub_mixin]
 from {bundle.__module__} import {bundle.__name__}
 model = {bundle.__name__}.from_pretrained("gan-gallery/{name}")
 ```
-""",
-        encoding="utf-8",
+"""
+    write_auxiliary_run(
+        out, FAMILY, _auxiliary_spec(name), model, metrics, began, lambda record: text
     )
-    write_auxiliary_card(out, FAMILY, _auxiliary_spec(name))
