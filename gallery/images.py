@@ -59,9 +59,7 @@ def style_row(class_names: tuple[str, ...], chosen: int) -> list[int]:
     """The classes that draw the chosen one in every vendor's style: every class of the faces
     model (its classes are the vendors), the chosen group's classes of the whole-set model
     ("Animals & Nature / OpenMoji"), none for a model without vendors."""
-    from hub_models.emojidata import VENDORS
-
-    titles = [vendor.title for vendor in VENDORS.values()]
+    titles = list(imagedata.builtin_classes("emoji-faces"))
     if list(class_names) == titles:
         return list(range(len(titles)))
     group = class_names[chosen].rsplit(" / ", 1)[0]

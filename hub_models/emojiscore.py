@@ -97,6 +97,11 @@ class EffNetScorer:
     held_out: torch.Tensor  # features of the held-out split
     classes: LinearProbe
     faces: LinearProbe
+    held_out_nearest: float = 0.0  # median distance of held-out real to the reference
+
+    def __post_init__(self) -> None:
+        # Every score divides by it: computed once, not per scored set.
+        self.held_out_nearest = float(nearest(self.held_out, self.reference)[0].median())
 
     @classmethod
     def for_dataset(cls, dataset: str) -> EffNetScorer:
@@ -118,12 +123,12 @@ class EffNetScorer:
         """Every metric of METRIC_NAMES; class accuracy only with ``labels``."""
         if features is None:
             features = effnet.features(images)
-        near_real = nearest(self.held_out, self.reference)[0].median()
         row = {
             "fd_effnet": frechet_distance(features, self.reference),
             "kid_effnet": 1000 * kernel_inception_distance(features, self.reference),
             **prdc(self.reference, features),
-            "nn_ratio": float(nearest(features, self.reference)[0].median() / near_real),
+            "nn_ratio": float(nearest(features, self.reference)[0].median())
+            / self.held_out_nearest,
             "copies": copies(at_32(images), self.data.train),
             "face_share": float(self.faces.logits_of_features(features).argmax(1).float().mean()),
         }
