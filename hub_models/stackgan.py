@@ -1,5 +1,10 @@
 """Text to image with StackGAN (Zhang et al., ICCV 2017), on captioned shape scenes.
 
+Beside the shapes (``dataset="shapes"``, the published model), the same networks train on
+captioned pictures (hub_models/captiondata.py): every vendor's emoji captioned by CLDR name
+(``dataset="emoji"``) or a user's folder (``--data FOLDER``, recorded as ``dataset="folder"``).
+Those have no attribute grader; R-precision needs a matcher trained on the same captions.
+
 A caption is read by a text encoder this project trains (hub_models/textenc.py; its weights
 are copied into every StackGAN bundle, so a published model samples from a caption alone).
 Conditioning augmentation turns the caption's vector into a Gaussian (mu, sigma) and samples
@@ -38,10 +43,14 @@ from hub_models.diffaugment import check_policy
 from hub_models.family import AuxiliaryModel, Dataset, Family, PublishedModel
 from hub_models.objectives import check_objective, discriminator_loss
 
-DATASETS = ("shapes",)  # "emoji" (CLDR names as captions) comes later: see textenc.DATASETS
+DATASETS = ("shapes", "emoji", "folder")  # folder: the user's --data (captiondata)
 TEXT_ENCODER = "stackgan-shapes-text-encoder"
 MATCHER = "stackgan-shapes-matcher"
 ATTRIBUTES = "stackgan-shapes-attributes"
+# Trainable (training.stackgan.train_text_image) but not published: no snapshot exists, so
+# they are kept out of FAMILY.auxiliary (see EMOJI_AUXILIARY).
+EMOJI_TEXT_ENCODER = "stackgan-emoji-text-encoder"
+EMOJI_MATCHER = "stackgan-emoji-matcher"
 CAPTION_SEED = 7  # the captions of the fixed test and held-out scenes (one phrasing each)
 R_CANDIDATES = 100  # R-precision: the true caption among this many (AttnGAN's protocol)
 
@@ -153,8 +162,8 @@ class StackGANConfig:
     def __post_init__(self) -> None:
         if self.dataset not in DATASETS:
             raise ValueError(
-                f"dataset must be one of {DATASETS}, not {self.dataset!r} (emoji captions are "
-                "not supported yet)"
+                f"dataset must be one of {DATASETS}, not {self.dataset!r} (a folder of your "
+                "own captioned pictures is --data FOLDER)"
             )
         check_resolution(self.resolution)
         check_objective(self.objective)
@@ -445,9 +454,23 @@ def fixed_captions(split: str, n: int) -> list[str]:
     return [shapesdata.caption(s, rng) for s in scenes]
 
 
+def dataset_captions(config: StackGANConfig, n: int) -> list[str]:
+    """``n`` fixed captions of the model's dataset: the shapes test set, the emoji test set
+    (cached renders, see captiondata), or for a folder (whose captions a bundle does not
+    carry) words of the model's vocabulary."""
+    if config.dataset == "shapes":
+        return fixed_captions("test", n)
+    if config.dataset == "emoji":
+        from hub_models import captiondata
+
+        captions = captiondata.emoji_captions(config.resolution).test_captions(n)
+        return (captions * (n // max(len(captions), 1) + 1))[:n]
+    return textenc.smoke_captions(config.vocabulary, config.dataset, n)
+
+
 def sample(model: StackGAN, n: int, seed: int) -> torch.Tensor:
     """Stage-II images of the first ``n`` test captions, sample i with noise i of ``seed``."""
-    text, _ = encode_captions(model, fixed_captions("test", n))
+    text, _ = encode_captions(model, dataset_captions(model.config, n))
     return synthesize(model, text, noise(model.config, n, seed))[1]
 
 
@@ -668,6 +691,12 @@ def load_auxiliary(bundle: type[HubBundle], name_or_folder: str) -> HubBundle:
     """An auxiliary model by folder, or by its published name (Hub, cache, bundled snapshot)."""
     if Path(name_or_folder).is_dir():
         return bundle.load_folder(name_or_folder)
+    if name_or_folder in {m.name for m in EMOJI_AUXILIARY}:
+        raise ValueError(
+            f"{name_or_folder} is not published: train it into a folder with "
+            f"training.stackgan.train_text_image({name_or_folder!r}, FOLDER) and pass the "
+            "folder, or pass '' for a smoke run without it"
+        )
     spec = next((m for m in AUXILIARY if m.name == name_or_folder), None)
     if spec is None:
         names = ", ".join(m.name for m in AUXILIARY)
@@ -702,6 +731,36 @@ AUXILIARY = (
         sample=attribute_smoke,
     ),
 )
+
+# The emoji text encoder and matcher, declared like AUXILIARY; once trained and bundled under
+# hub_models/snapshots/, appending them to FAMILY.auxiliary publishes them.
+EMOJI_AUXILIARY = (
+    AuxiliaryModel(
+        EMOJI_TEXT_ENCODER,
+        "text encoder of emoji captioned by CLDR name and keywords (word-level bidirectional "
+        "GRU, contrastive on real pairs of the training captions, every vendor's drawings)",
+        bundle=textenc.TextImageModel,
+        sample=textenc.smoke,
+    ),
+    AuxiliaryModel(
+        EMOJI_MATCHER,
+        "image-text matcher of emoji for R-precision (trained apart from any generator, on "
+        "real pairs of every caption, test captions included)",
+        bundle=textenc.TextImageModel,
+        sample=textenc.smoke,
+    ),
+)
+
+
+def auxiliary_defaults(dataset: str) -> dict[str, str]:
+    """The auxiliary models a config of ``dataset`` reads when it names the shapes defaults:
+    emoji has its own text encoder and matcher and no attribute grader; a folder has none."""
+    if dataset == "shapes":
+        return {"text_encoder": TEXT_ENCODER, "matcher": MATCHER, "attributes": ATTRIBUTES}
+    if dataset == "emoji":
+        return {"text_encoder": EMOJI_TEXT_ENCODER, "matcher": EMOJI_MATCHER, "attributes": ""}
+    return {"text_encoder": "", "matcher": "", "attributes": ""}
+
 
 FAMILY = Family(
     name="stackgan",

@@ -42,7 +42,7 @@ PAD, UNK = "<pad>", "<unk>"
 SPECIALS = (PAD, UNK)
 SYNONYM_SEPARATOR = "|"
 MAX_WORDS = 32  # longer captions are cut: the grammar's longest has 31 words
-DATASETS = ("shapes", "emoji")
+DATASETS = ("shapes", "emoji", "folder")  # folder: a user's captioned pictures (captiondata)
 
 
 def shapes_vocabulary() -> tuple[str, ...]:
@@ -60,14 +60,19 @@ def shapes_vocabulary() -> tuple[str, ...]:
     return tuple(rows)
 
 
-def emoji_vocabulary(names: Iterable[str], min_count: int = 1) -> tuple[str, ...]:
-    """One row per word of the emoji names (CLDR names, ``load_emoji(...).names``) seen at
-    least ``min_count`` times, in a fixed (sorted) order."""
+def word_vocabulary(texts: Iterable[str], min_count: int = 1) -> tuple[str, ...]:
+    """One row per word of ``texts`` seen at least ``min_count`` times, in a fixed (sorted)
+    order: the vocabulary of captions that have no grammar (emoji names, a user's folder)."""
     counts: dict[str, int] = {}
-    for name in names:
-        for word in shapesdata.tokenize(name):
+    for text in texts:
+        for word in shapesdata.tokenize(text):
             counts[word] = counts.get(word, 0) + 1
     return (*SPECIALS, *sorted(w for w, c in counts.items() if c >= min_count))
+
+
+def emoji_vocabulary(names: Iterable[str], min_count: int = 1) -> tuple[str, ...]:
+    """One row per word of the emoji names (CLDR names, ``load_emoji(...).names``)."""
+    return word_vocabulary(names, min_count)
 
 
 def vocabulary_index(vocabulary: Sequence[str]) -> dict[str, int]:
@@ -182,7 +187,8 @@ class TextImageConfig:
     image_width: int = 16
     # Which scenes it learns from: "train" (the conditioning encoder: training compositions
     # only) or "all" (the matcher: held-out compositions too, from other seeds than the
-    # fixed held-out set).
+    # fixed held-out set). For captioned pictures (emoji, a folder): the training captions
+    # only, or the test captions too.
     compositions: str = "train"
     word_dropout: float = 0.1  # share of words replaced by <unk> in training
     steps: int = 3000
@@ -267,13 +273,22 @@ def encode_images(model: TextImageModel, images: torch.Tensor, batch: int = 512)
     return torch.cat(out) if out else torch.zeros(0, model.config.text_dim)
 
 
+def smoke_captions(vocabulary: Sequence[str], dataset: str, n: int) -> list[str]:
+    """``n`` fixed captions a model of ``dataset`` can read: the shapes grammar's test
+    captions, or (captions without a grammar) words of the vocabulary, two at a time."""
+    if dataset == "shapes":
+        rng = np.random.default_rng(0)
+        return [shapesdata.caption(s, rng) for s in shapesdata.test_set(n)]
+    words = [row.split(SYNONYM_SEPARATOR)[0] for row in vocabulary[len(SPECIALS) :]] or [UNK]
+    return [f"{words[(2 * i) % len(words)]} {words[(2 * i + 1) % len(words)]}" for i in range(n)]
+
+
 @torch.inference_mode()
 def smoke(model: TextImageModel, n: int, seed: int) -> torch.Tensor:
-    """Image-caption similarities of ``n`` fixed test captions and ``n`` seeded noise images:
-    the smoke run every published model passes."""
-    scenes = shapesdata.test_set(n)
-    rng = np.random.default_rng(0)
-    text, _ = encode(model.text, [shapesdata.caption(s, rng) for s in scenes])
+    """Image-caption similarities of ``n`` fixed captions and ``n`` seeded noise images: the
+    smoke run every published model passes."""
+    captions = smoke_captions(model.config.vocabulary, model.config.dataset, n)
+    text, _ = encode(model.text, captions)
     g = torch.Generator().manual_seed(seed)
     r = model.config.resolution
     images = torch.rand(n, 3, r, r, generator=g) * 2 - 1

@@ -234,8 +234,8 @@ def test_save_load_round_trip_and_a_strict_refusal(tmp_path):
 def test_configs_that_cannot_work_are_refused():
     with pytest.raises(ValueError, match="color"):
         StackGANConfig(augment="translation,color")
-    with pytest.raises(ValueError, match="emoji"):
-        StackGANConfig(dataset="emoji")
+    with pytest.raises(ValueError, match="--data FOLDER"):
+        StackGANConfig(dataset="photos")
     with pytest.raises(ValueError, match="power of two"):
         StackGANConfig(resolution=48)
     StackGANConfig(augment="translation,cutout")

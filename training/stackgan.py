@@ -15,13 +15,19 @@ of an untrained Stage-I.
 
 Loss: hinge with spectral-norm discriminators (objectives.py), matching-aware (a real image
 with a wrong caption is fake), plus the KL term of each stage's conditioning augmentation.
+
+Captioned pictures (``dataset="emoji"``, or a folder given as ``--data``) are read once
+(hub_models/captiondata.py) and drawn from at random instead of rendered; the model's vocabulary
+is then its text encoder's, or, without one, the training captions' words.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,11 +37,14 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
-from hub_models import imagedata, shapesdata, textenc
+from hub_models import captiondata, imagedata, shapesdata, textenc
 from hub_models.diffaugment import check_policy, diff_augment
 from hub_models.objectives import generator_loss
 from hub_models.stackgan import (
     ATTRIBUTES,
+    EMOJI_AUXILIARY,
+    EMOJI_MATCHER,
+    EMOJI_TEXT_ENCODER,
     FAMILY,
     MATCHER,
     METRIC_NAMES,
@@ -49,7 +58,9 @@ from hub_models.stackgan import (
     StackGANConfig,
     attribute_accuracy,
     attribute_loss,
+    auxiliary_defaults,
     caption_targets,
+    dataset_captions,
     encode_captions,
     fixed_captions,
     generate,
@@ -115,6 +126,7 @@ class StackGANData:
     attributes: AttributeClassifier | None
     matcher: textenc.TextImageModel | None
     eval_sets: dict[tuple[str, int, int], EvalSet] = field(default_factory=dict)
+    captions: captiondata.CaptionSet | None = None  # captioned pictures; None: render shapes
 
     def eval_set(self, split: str, n: int, resolution: int) -> EvalSet:
         key = (split, n, resolution)
@@ -123,20 +135,66 @@ class StackGANData:
         return self.eval_sets[key]
 
 
-def load_data(config: StackGANConfig) -> StackGANData:
-    """The auxiliary models a run needs, loaded before any training so that a missing one
-    fails at once, not after two hours."""
-    if config.matcher and config.matcher == config.text_encoder:
+def run_dataset(config: StackGANConfig, data_path: Path | None) -> str:
+    """What a run reads: the user's folder when --data is given, else the config's dataset."""
+    return "folder" if data_path is not None else config.dataset
+
+
+def auxiliary_names(config: StackGANConfig, dataset: str) -> dict[str, str]:
+    """The config's auxiliary models, the shapes defaults replaced by ``dataset``'s own."""
+    shapes, own = auxiliary_defaults("shapes"), auxiliary_defaults(dataset)
+    return {
+        role: own[role] if getattr(config, role) == shapes[role] else getattr(config, role)
+        for role in shapes
+    }
+
+
+def _text_image(name: str, dataset: str) -> textenc.TextImageModel:
+    model = load_auxiliary(textenc.TextImageModel, name)
+    if model.config.dataset != dataset:
+        raise ValueError(
+            f"{name} reads {model.config.dataset} captions but this run reads {dataset}: "
+            f"give one trained on {dataset} captions (--text_encoder / --matcher), or ''"
+        )
+    return model
+
+
+def load_captions(dataset: str, resolution: int, data_path: Path | None):
+    """The captioned pictures of an emoji or folder run (None for shapes, which renders)."""
+    if dataset == "emoji":
+        return captiondata.emoji_captions(resolution)
+    if dataset != "folder":
+        return None
+    if data_path is None:
+        raise ValueError(
+            "this model was trained on a folder of captioned pictures: give it as --data FOLDER"
+        )
+    captions = captiondata.folder_captions(data_path, resolution)
+    if captions.problems:
+        print(
+            f"stackgan: {len(captions)} captioned pictures of {data_path} load; left out: "
+            + captiondata.problem_summary(captions.problems),
+            file=sys.stderr,
+        )
+    return captions
+
+
+def load_data(config: StackGANConfig, data_path: Path | None = None) -> StackGANData:
+    """The auxiliary models a run needs and its captioned pictures (for emoji and folders),
+    loaded before any training so that a missing one fails at once, not after two hours."""
+    dataset = run_dataset(config, data_path)
+    names = auxiliary_names(config, dataset)
+    if names["matcher"] and names["matcher"] == names["text_encoder"]:
         raise ValueError(
             "the matcher that grades the model must not be its own text encoder: a generator "
             "would be graded by its own teacher"
         )
     encoder = None
-    if config.text_encoder:
-        encoder = load_auxiliary(textenc.TextImageModel, config.text_encoder)
+    if names["text_encoder"]:
+        encoder = _text_image(names["text_encoder"], dataset)
         if encoder.config.compositions != "train":
             raise ValueError(
-                f"{config.text_encoder} was trained on held-out compositions too; the "
+                f"{names['text_encoder']} was trained on held-out compositions too; the "
                 "generator's text encoder must see training compositions only"
             )
     else:
@@ -145,11 +203,46 @@ def load_data(config: StackGANConfig) -> StackGANData:
             "(smoke runs only)",
             file=sys.stderr,
         )
+    if names["attributes"] and dataset != "shapes":
+        raise ValueError(
+            f"the attribute grader reads shape scenes only; for {dataset} pass --attributes=''"
+        )
     attributes = (
-        load_auxiliary(AttributeClassifier, config.attributes) if config.attributes else None
+        load_auxiliary(AttributeClassifier, names["attributes"]) if names["attributes"] else None
     )
-    matcher = load_auxiliary(textenc.TextImageModel, config.matcher) if config.matcher else None
-    return StackGANData(encoder, attributes, matcher)
+    matcher = _text_image(names["matcher"], dataset) if names["matcher"] else None
+    captions = load_captions(dataset, config.resolution, data_path)
+    return StackGANData(encoder, attributes, matcher, captions=captions)
+
+
+def model_config(config: StackGANConfig, data: StackGANData) -> StackGANConfig:
+    """The config a model is built with. For captioned pictures the dataset is recorded
+    ("folder" for --data) and, unless the config names a vocabulary of its own, the shapes
+    grammar's rows give way to the text encoder's (or, without one, the training captions'
+    words); shapes configs are returned unchanged."""
+    if data.captions is None:
+        return config
+    dataset = "emoji" if config.dataset == "emoji" else "folder"
+    vocabulary = config.vocabulary
+    if vocabulary == textenc.shapes_vocabulary():
+        vocabulary = (
+            data.text_encoder.config.vocabulary
+            if data.text_encoder is not None
+            else data.captions.vocabulary("train")
+        )
+    return dataclasses.replace(config, dataset=dataset, vocabulary=vocabulary)
+
+
+def data_pairs(
+    data: StackGANData, n: int, generator: torch.Generator, resolution: int
+) -> tuple[torch.Tensor, list[str]]:
+    """``n`` real (picture, caption) pairs of training captions: rendered shapes, or drawn
+    from the captioned pictures."""
+    if data.captions is not None:
+        images, captions = data.captions.draw(n, generator)
+        return textenc.fit_images(images, resolution), captions
+    images, _, captions = draw_pairs(n, generator, resolution)
+    return images, captions
 
 
 class StackGANTrainer(Trainer):
@@ -205,15 +298,10 @@ class StackGANTrainer(Trainer):
     }
 
     def prepare_data(self, config: StackGANConfig, data_path: Path | None) -> StackGANData:
-        if data_path is not None:
-            raise ValueError(
-                "stackgan renders its own captioned scenes: leave out --data (a folder of "
-                "captioned images is not supported yet)"
-            )
-        return load_data(config)
+        return load_data(config, data_path)
 
     def build(self, config: StackGANConfig, data: StackGANData) -> StackGAN:
-        model = StackGAN(config)
+        model = StackGAN(model_config(config, data))
         if data.text_encoder is not None:
             model.copy_text_encoder(data.text_encoder.text)
         return model
@@ -238,7 +326,7 @@ class StackGANTrainer(Trainer):
     ) -> dict[str, float]:
         c = model.config
         policy = check_policy(c.augment)
-        real, _, captions = draw_pairs(c.batch_size, ctx.generator, c.resolution)
+        real, captions = data_pairs(data, c.batch_size, ctx.generator, c.resolution)
         real = real.to(ctx.device)
         ids, lengths, _ = model.text.ids(captions)
         with torch.no_grad():
@@ -282,15 +370,18 @@ class StackGANTrainer(Trainer):
         return evaluate(model, data)
 
     def sample_image(self, model: StackGAN, data: StackGANData) -> Image.Image:
-        captions = fixed_captions("test", 2) + fixed_captions("held_out", 2)
+        if data is not None and data.captions is not None:
+            captions = data.captions.test_captions(4)
+        else:
+            captions = fixed_captions("test", 2) + fixed_captions("held_out", 2)
         return caption_grid(model, captions, GRID_SAMPLES, seed=0)
 
     def save_png(self, model: StackGAN, data, n: int, seed: int, path: Path) -> None:
         """``n`` test captions, one Stage-I / Stage-II pair each."""
-        caption_grid(model, fixed_captions("test", n), 1, seed).save(path)
+        caption_grid(model, grid_captions(model, data, n), 1, seed).save(path)
 
     def train_auxiliary(self, name: str, out: Path) -> dict[str, float]:
-        if name in (TEXT_ENCODER, MATCHER):
+        if name in TEXT_IMAGE_ROLES:
             return train_text_image(name, out)
         if name == ATTRIBUTES:
             return train_attributes(out)
@@ -300,8 +391,58 @@ class StackGANTrainer(Trainer):
 # -- evaluation -------------------------------------------------------------------------------
 
 
+def grid_captions(model: StackGAN, data: StackGANData | None, n: int) -> list[str]:
+    """``n`` test captions of the run's data (or, without it, of the model's dataset)."""
+    if data is not None and data.captions is not None:
+        return data.captions.test_captions(n)
+    return dataset_captions(model.config, n)
+
+
+def matcher_rows(
+    matcher: textenc.TextImageModel,
+    samples: tuple[torch.Tensor, torch.Tensor],
+    captions: torch.Tensor,
+    real: torch.Tensor,
+) -> dict[str, float]:
+    """R-precision of the test set's Stage-II samples, its Stage-I samples, its samples
+    against shuffled captions, and its real pictures; ``captions`` are the matcher's vectors."""
+
+    def vectors(images: torch.Tensor) -> torch.Tensor:
+        return textenc.encode_images(matcher, images)
+
+    test_images = vectors(samples[1])
+    # Stage-I's pictures enlarged to Stage-II's side before the matcher resizes them, so
+    # both stages are read through the same resampling.
+    stage1 = F.interpolate(samples[0], scale_factor=2, mode="bilinear")
+    return {
+        "r_precision": r_precision(test_images, captions),
+        "r_precision_stage1": r_precision(vectors(stage1), captions),
+        "r_precision_shuffled": r_precision(test_images, captions.roll(1, 0)),
+        "r_precision_real": r_precision(vectors(real), captions),
+    }
+
+
+def evaluate_captions(model: StackGAN, data: StackGANData) -> dict[str, float]:
+    """Captioned pictures: no attribute grader and no held-out compositions, so only the
+    test set's R-precision rows (NaN without a matcher); one sample per test caption."""
+    c, captions = model.config, data.captions
+    metrics = dict.fromkeys(METRIC_NAMES, math.nan)
+    groups = captions.test_groups[: c.eval_scenes]
+    texts = [captions.captions[g] for g in groups.tolist()]
+    metrics["r_precision_chance"] = r_precision_chance(len(texts))
+    if data.matcher is None:
+        return metrics
+    text, _ = encode_captions(model, texts)
+    samples = synthesize(model, text, noise(c, len(texts), 0))
+    truth = textenc.encode(data.matcher.text, texts)[0]
+    real = captions.first_images(groups)
+    return metrics | matcher_rows(data.matcher, samples, truth, real)
+
+
 def evaluate(model: StackGAN, data: StackGANData) -> dict[str, float]:
     """The card's metrics (see PROTOCOL): NaN for what needs a grader the run was not given."""
+    if data.captions is not None:
+        return evaluate_captions(model, data)
     c = model.config
     metrics = dict.fromkeys(METRIC_NAMES, math.nan)
     n = c.eval_scenes
@@ -325,21 +466,10 @@ def evaluate(model: StackGAN, data: StackGANData) -> dict[str, float]:
     if data.matcher is not None:
         matcher = data.matcher
         captions = {split: textenc.encode(matcher.text, s.captions)[0] for split, s in sets.items()}
-
-        def vectors(images: torch.Tensor) -> torch.Tensor:
-            return textenc.encode_images(matcher, images)
-
-        test_images = vectors(samples["test"][1])
-        metrics["r_precision"] = r_precision(test_images, captions["test"])
+        metrics |= matcher_rows(matcher, samples["test"], captions["test"], sets["test"].real)
         metrics["r_precision_held_out"] = r_precision(
-            vectors(samples["held_out"][1]), captions["held_out"]
+            textenc.encode_images(matcher, samples["held_out"][1]), captions["held_out"]
         )
-        # Stage-I's pictures enlarged to Stage-II's side before the matcher resizes them, so
-        # both stages are read through the same resampling.
-        stage1 = F.interpolate(samples["test"][0], scale_factor=2, mode="bilinear")
-        metrics["r_precision_stage1"] = r_precision(vectors(stage1), captions["test"])
-        metrics["r_precision_shuffled"] = r_precision(test_images, captions["test"].roll(1, 0))
-        metrics["r_precision_real"] = r_precision(vectors(sets["test"].real), captions["test"])
     return metrics
 
 
@@ -396,12 +526,14 @@ def caption_grid(model: StackGAN, captions: list[str], per_caption: int, seed: i
 TEXT_IMAGE_ROLES: dict[str, dict[str, Any]] = {
     TEXT_ENCODER: {"compositions": "train", "seed": 0},
     MATCHER: {"compositions": "all", "seed": 1},
+    EMOJI_TEXT_ENCODER: {"dataset": "emoji", "compositions": "train", "seed": 0},
+    EMOJI_MATCHER: {"dataset": "emoji", "compositions": "all", "seed": 1},
 }
 HELD_OUT_SHARE = 0.25  # of a grader's training batch: scenes with held-out pairs
 
 
 def _auxiliary_spec(name: str):
-    return next(m for m in FAMILY.auxiliary if m.name == name)
+    return next(m for m in (*FAMILY.auxiliary, *EMOJI_AUXILIARY) if m.name == name)
 
 
 def _schedule(optimizer: torch.optim.Optimizer, steps: int):
@@ -410,30 +542,63 @@ def _schedule(optimizer: torch.optim.Optimizer, steps: int):
     )
 
 
-def train_text_image(
-    name: str, out: Path, eval_scenes: int = AUX_EVAL_SCENES, **overrides
-) -> dict[str, float]:
-    """Train the conditioning text encoder or the matcher on fresh real pairs (InfoNCE both
-    ways, word dropout); metrics: R-precision of real renders on the fixed sets."""
-    config = textenc.TextImageConfig(**{**TEXT_IMAGE_ROLES[name], **overrides})
-    share = HELD_OUT_SHARE if config.compositions == "all" else 0.0
-    torch.manual_seed(config.seed)
-    model = textenc.TextImageModel(config).train()
+def fit_auxiliary(
+    model: torch.nn.Module, config: Any, batch_loss: Callable[[torch.Generator], torch.Tensor]
+) -> float:
+    """The auxiliary models' one loop: AdamW with a one-cycle schedule for ``config.steps``
+    steps, each on ``batch_loss(g)`` of a fresh batch drawn with ``g`` (seeded by
+    ``config.seed``); then eval mode, rounded to storage precision. Returns when it began."""
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4)
     schedule = _schedule(optimizer, config.steps)
     g = torch.Generator().manual_seed(config.seed)
     began = time.time()
     for _ in range(config.steps):
-        images, _, captions = draw_pairs(config.batch_size, g, config.resolution, share)
-        ids, lengths, _ = model.text.ids(captions)
-        ids = textenc.word_dropout(ids, lengths, config.word_dropout, g)
-        loss = textenc.contrastive_loss(model.logits(model.image(images), model.text(ids, lengths)))
+        loss = batch_loss(g)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         schedule.step()
     model.eval()
     model.round_to_storage()
+    return began
+
+
+def train_text_image(
+    name: str, out: Path, eval_scenes: int = AUX_EVAL_SCENES, **overrides
+) -> dict[str, float]:
+    """Train a conditioning text encoder or a matcher on fresh real pairs (InfoNCE both ways,
+    word dropout): of rendered shapes, or of captioned emoji (``EMOJI_TEXT_ENCODER``,
+    ``EMOJI_MATCHER``). Metrics: R-precision of real pictures of the fixed sets."""
+    config = textenc.TextImageConfig(**{**TEXT_IMAGE_ROLES[name], **overrides})
+    if config.dataset == "shapes":
+        return _train_shapes_text_image(name, out, config, eval_scenes)
+    return _train_captions_text_image(name, out, config, eval_scenes, "vocabulary" in overrides)
+
+
+def _contrastive(
+    model: textenc.TextImageModel,
+    images: torch.Tensor,
+    captions: list[str],
+    config: textenc.TextImageConfig,
+    g: torch.Generator,
+) -> torch.Tensor:
+    ids, lengths, _ = model.text.ids(captions)
+    ids = textenc.word_dropout(ids, lengths, config.word_dropout, g)
+    return textenc.contrastive_loss(model.logits(model.image(images), model.text(ids, lengths)))
+
+
+def _train_shapes_text_image(
+    name: str, out: Path, config: textenc.TextImageConfig, eval_scenes: int
+) -> dict[str, float]:
+    share = HELD_OUT_SHARE if config.compositions == "all" else 0.0
+    torch.manual_seed(config.seed)
+    model = textenc.TextImageModel(config).train()
+
+    def batch_loss(g: torch.Generator) -> torch.Tensor:
+        images, _, captions = draw_pairs(config.batch_size, g, config.resolution, share)
+        return _contrastive(model, images, captions, config, g)
+
+    began = fit_auxiliary(model, config, batch_loss)
     metrics = {}
     for split in SETS:
         fixed = fixed_set(split, eval_scenes, config.resolution)
@@ -461,6 +626,62 @@ def train_text_image(
     return metrics
 
 
+def _train_captions_text_image(
+    name: str,
+    out: Path,
+    config: textenc.TextImageConfig,
+    eval_scenes: int,
+    own_vocabulary: bool,
+) -> dict[str, float]:
+    """The emoji encoders: pairs drawn from every vendor's pictures of the training captions
+    ("train") or of every caption ("all"); the vocabulary is those captions' words unless
+    one was given."""
+    if config.dataset != "emoji":
+        raise ValueError(
+            f"text encoders of {config.dataset!r} captions are not trained here: a folder's "
+            "run reads its captions with an untrained encoder"
+        )
+    captions = captiondata.emoji_captions(config.resolution)
+    split = "train" if config.compositions == "train" else "all"
+    if not own_vocabulary:
+        config = dataclasses.replace(config, vocabulary=captions.vocabulary(split))
+    torch.manual_seed(config.seed)
+    model = textenc.TextImageModel(config).train()
+
+    def batch_loss(g: torch.Generator) -> torch.Tensor:
+        images, texts = captions.draw(config.batch_size, g, split)
+        return _contrastive(model, images, texts, config, g)
+
+    began = fit_auxiliary(model, config, batch_loss)
+    groups = captions.test_groups[:eval_scenes]
+    texts = [captions.captions[g] for g in groups.tolist()]
+    text, _ = textenc.encode(model.text, texts)
+    real = textenc.encode_images(model, captions.first_images(groups))
+    metrics = {
+        "test_r_precision": r_precision(real, text),
+        "r_precision_chance": r_precision_chance(len(texts)),
+    }
+    role = (
+        "the text encoder a stackgan emoji model copies and is conditioned on. It saw the "
+        "training captions only: the test captions' pictures and their words are new to it"
+        if config.compositions == "train"
+        else "the image-text matcher that grades stackgan emoji models (R-precision). It never "
+        "takes part in training a generator; it saw every caption, the test captions' real "
+        "pictures included, so its R-precision of real pictures is a ceiling, not a measure "
+        "of generalisation"
+    )
+    description = (
+        f"A word-level text encoder (bidirectional GRU over {len(config.vocabulary)} vocabulary "
+        f"rows, unknown words as <unk>) and a small image encoder, trained together by InfoNCE "
+        f"on {config.steps} batches of {config.batch_size} real (picture, caption) pairs of "
+        f"{captions.name}, captioned by CLDR name or by name and keywords: {role}. "
+        f"R-precision: a real picture's own name must score above {R_CANDIDATES - 1} others "
+        "of the fixed test captions."
+    )
+    write_auxiliary(name, out, model, config, metrics, began, description)
+    return metrics
+
+
 def blur_half(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Halve then restore the resolution of a random half of the batch, and add slight noise:
     generated pictures are softer than renders, and a grader must read them all the same."""
@@ -479,21 +700,14 @@ def train_attributes(
     config = AttributeConfig(**overrides)
     torch.manual_seed(config.seed)
     model = AttributeClassifier(config).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4)
-    schedule = _schedule(optimizer, config.steps)
-    g = torch.Generator().manual_seed(config.seed)
-    began = time.time()
-    for _ in range(config.steps):
+
+    def batch_loss(g: torch.Generator) -> torch.Tensor:
         images, scenes, _ = draw_pairs(
             config.batch_size, g, config.resolution, config.held_out_share
         )
-        loss = attribute_loss(model, blur_half(images, g), scene_targets(scenes))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        schedule.step()
-    model.eval()
-    model.round_to_storage()
+        return attribute_loss(model, blur_half(images, g), scene_targets(scenes))
+
+    began = fit_auxiliary(model, config, batch_loss)
     metrics = {}
     for split in SETS:
         fixed = fixed_set(split, eval_scenes, config.resolution)
