@@ -56,6 +56,10 @@ class Trainer:
     # preset name -> config field values; "tiny" (seconds, for tests) and "demo" (what is
     # published) at least.
     presets: ClassVar[dict[str, dict[str, Any]]]
+    # Set by training.loop.train before prepare_data: the run's folder and whether it resumes,
+    # for a family that writes part of its data into the run (StackGAN's own text encoder).
+    # None when the CLI's evaluate or sample prepares data for a model that is already trained.
+    run_options: Any = None
 
     @property
     def family(self) -> Family:

@@ -84,6 +84,7 @@ def train(trainer: Trainer, config: Any, options: RunOptions) -> Path:
 
     # Same seed on every rank: identical initial replicas. The data RNG differs per rank.
     torch.manual_seed(config.seed)
+    trainer.run_options = options
     data = trainer.prepare_data(config, options.data)
     model = trainer.build(config, data).to(accelerator.device).train()
     optimizers = trainer.optimizers(model)

@@ -18,13 +18,18 @@ with a wrong caption is fake), plus the KL term of each stage's conditioning aug
 
 Captioned pictures (``dataset="emoji"``, or a folder given as ``--data``) are read once
 (hub_models/captiondata.py) and drawn from at random instead of rendered; the model's vocabulary
-is then its text encoder's, or, without one, the training captions' words.
+is then its text encoder's, or, without one, the training captions' words. Data with no
+published text encoder (a user's folder) get one of their own: before the GAN, the run trains
+it on the training pairs by the published encoders' routine into ``OUT/text-encoder/`` (an
+auxiliary folder, read back like one), then copies it, frozen, as a shapes model copies its
+published encoder; ``--resume`` reuses it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -37,7 +42,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
-from hub_models import captiondata, imagedata, shapesdata, textenc
+from hub_models import captiondata, imagedata, runfiles, shapesdata, textenc
+from hub_models.base import CheckpointError
 from hub_models.diffaugment import check_policy, diff_augment
 from hub_models.objectives import generator_loss
 from hub_models.stackgan import (
@@ -179,11 +185,21 @@ def load_captions(dataset: str, resolution: int, data_path: Path | None):
     return captions
 
 
-def load_data(config: StackGANConfig, data_path: Path | None = None) -> StackGANData:
+def load_data(
+    config: StackGANConfig,
+    data_path: Path | None = None,
+    run_folder: Path | None = None,
+    resume: bool = False,
+) -> StackGANData:
     """The auxiliary models a run needs and its captioned pictures (for emoji and folders),
-    loaded before any training so that a missing one fails at once, not after two hours."""
+    loaded before any training so that a missing one fails at once, not after two hours.
+
+    Captioned pictures with no published text encoder (a folder) and none named get their
+    own when ``run_folder`` is given (a training run): trained into ``run_folder``'s
+    ``OWN_TEXT_ENCODER``, or, with ``resume``, reused from there when complete."""
     dataset = run_dataset(config, data_path)
     names = auxiliary_names(config, dataset)
+    own_encoder = not names["text_encoder"] and not auxiliary_defaults(dataset)["text_encoder"]
     if names["matcher"] and names["matcher"] == names["text_encoder"]:
         raise ValueError(
             "the matcher that grades the model must not be its own text encoder: a generator "
@@ -197,7 +213,7 @@ def load_data(config: StackGANConfig, data_path: Path | None = None) -> StackGAN
                 f"{names['text_encoder']} was trained on held-out compositions too; the "
                 "generator's text encoder must see training compositions only"
             )
-    else:
+    elif not own_encoder:  # a folder's model read to evaluate or sample holds its own
         print(
             "stackgan: no text encoder given; captions are read by an untrained one "
             "(smoke runs only)",
@@ -212,7 +228,141 @@ def load_data(config: StackGANConfig, data_path: Path | None = None) -> StackGAN
     )
     matcher = _text_image(names["matcher"], dataset) if names["matcher"] else None
     captions = load_captions(dataset, config.resolution, data_path)
+    if own_encoder and captions is not None and run_folder is not None:
+        # Last: everything that can fail has been read before minutes go into training.
+        folder = Path(run_folder) / OWN_TEXT_ENCODER
+        own_text_encoder(config, captions, folder, data_path, resume)
+        encoder = _text_image(str(folder), dataset)
     return StackGANData(encoder, attributes, matcher, captions=captions)
+
+
+OWN_TEXT_ENCODER = "text-encoder"  # the run folder's own encoder, for data without a published one
+# The own encoder's budget. The published emoji encoder makes about 30 passes over its ~13,000
+# training pictures (3,000 steps of 128). A user's folder is often a few hundred pictures, for
+# which 30 passes are a few dozen steps: too few for the one-cycle schedule to warm up and
+# anneal, so at least 300 steps are taken (a tenth of the published budget: about 1.5 minutes
+# at 64x64 on one busy core), and at most the published 3,000 (~15 minutes), which a folder
+# reaches at about 13,000 pictures.
+OWN_ENCODER_PASSES = 30
+OWN_ENCODER_STEPS = (300, 3000)
+
+
+def own_encoder_config(
+    config: StackGANConfig, captions: captiondata.CaptionSet
+) -> textenc.TextImageConfig:
+    """The own encoder of a run: the model's text tower (so that it can be copied), the
+    vocabulary of the training captions, and a budget scaled to the training pictures."""
+    pictures = len(captions.image_index("train"))
+    defaults = textenc.TextImageConfig()
+    # A batch larger than the folder would repeat most pictures, and a repeated picture is
+    # its own negative in the contrastive loss.
+    batch = max(2, min(defaults.batch_size, pictures))
+    low, high = OWN_ENCODER_STEPS
+    steps = min(max(math.ceil(OWN_ENCODER_PASSES * pictures / batch), low), high)
+    return textenc.TextImageConfig(
+        **{
+            **TEXT_IMAGE_ROLES[EMOJI_TEXT_ENCODER],
+            "dataset": "folder",
+            "vocabulary": captions.vocabulary("train"),
+            "word_dim": config.word_dim,
+            "text_hidden": config.text_hidden,
+            "text_dim": config.text_dim,
+            # the published encoders read 64x64; larger pictures are reduced for its image tower
+            "resolution": min(config.resolution, defaults.resolution),
+            "steps": steps,
+            "batch_size": batch,
+        }
+    )
+
+
+def own_encoder_complete(folder: Path, expected: textenc.TextImageConfig) -> bool:
+    """Whether ``folder`` holds a whole encoder trained as ``expected`` says."""
+    try:
+        found = textenc.TextImageModel.load_folder(folder)
+    except (CheckpointError, OSError, ValueError, TypeError):
+        return False
+    return found.config == expected and (folder / runfiles.EVALUATION).is_file()
+
+
+def own_text_encoder(
+    config: StackGANConfig,
+    captions: captiondata.CaptionSet,
+    folder: Path,
+    data_path: Path | None,
+    resume: bool,
+) -> None:
+    """Train the run's own text encoder into ``folder`` (reused when resuming and complete).
+
+    It is written to a sibling folder and renamed into place, so that a killed run leaves no
+    half-written encoder for ``--resume`` to trust. Every process of a multi-process run trains
+    the same one (same seed, same pairs, on the CPU); the main process writes it. The global
+    RNG is left as it was, so that the GAN starts alike whether the encoder was trained now or
+    reused."""
+    from accelerate import PartialState
+
+    expected = own_encoder_config(config, captions)
+    if resume and own_encoder_complete(folder, expected):
+        print(f"stackgan: reusing the text encoder in {folder}", file=sys.stderr)
+        return
+    state = PartialState()
+    with torch.random.fork_rng(devices=[]):
+        model, metrics, began = fit_caption_encoder(captions, expected, AUX_EVAL_SCENES, True)
+    if state.is_main_process:
+        partial = folder.with_name(folder.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        write_own_encoder(partial, model, metrics, began, captions, data_path)
+        shutil.rmtree(folder, ignore_errors=True)
+        partial.rename(folder)
+        print(
+            f"stackgan: trained a text encoder on the {len(captions.image_index('train'))} "
+            f"training pictures of {data_path or captions.name} ({expected.steps} steps of "
+            f"{expected.batch_size} pairs) into {folder}; the GAN reads captions with it, frozen",
+            file=sys.stderr,
+        )
+    state.wait_for_everyone()
+
+
+def write_own_encoder(
+    out: Path,
+    model: textenc.TextImageModel,
+    metrics: dict[str, float],
+    began: float,
+    captions: captiondata.CaptionSet,
+    data_path: Path | None,
+) -> None:
+    """The files of an auxiliary folder (weights, config, eval.json, training.json, card);
+    the card says what this encoder is rather than where it would be published."""
+    c = model.config
+    model.save_pretrained(out)
+    runfiles.write_json(out, runfiles.EVALUATION, metrics)
+    record = {
+        "family": FAMILY.name,
+        "auxiliary": OWN_TEXT_ENCODER,
+        "data": str(data_path) if data_path is not None else None,
+        "wall_seconds": round(time.time() - began, 1),
+        "torch": torch.__version__,
+        "config": dataclasses.asdict(c),
+    }
+    runfiles.write_json(out, runfiles.TRAINING, record)
+    rows = "\n".join(f"| {key.replace('_', ' ')} | {value:.4f} |" for key, value in metrics.items())
+    (out / runfiles.CARD).write_text(
+        f"""# Text encoder of {captions.name}
+
+A word-level text encoder (bidirectional GRU over {len(c.vocabulary)} vocabulary rows, unknown
+words as <unk>) and a small image encoder, trained together by InfoNCE on {c.steps} batches
+of {c.batch_size} real (picture, caption) pairs of the training captions of {captions.name},
+by the routine of the published StackGAN text encoders. The StackGAN model in the folder
+above copies its text tower and is conditioned on it, frozen. The test captions' pictures
+and their words are new to it. R-precision: a real picture's own caption must score above
+up to {R_CANDIDATES - 1} others of the test captions.
+
+| metric | value |
+| --- | --- |
+{rows}
+""",
+        encoding="utf-8",
+    )
 
 
 def model_config(config: StackGANConfig, data: StackGANData) -> StackGANConfig:
@@ -298,7 +448,10 @@ class StackGANTrainer(Trainer):
     }
 
     def prepare_data(self, config: StackGANConfig, data_path: Path | None) -> StackGANData:
-        return load_data(config, data_path)
+        run = self.run_options
+        if run is None:  # evaluation or sampling of a trained model
+            return load_data(config, data_path)
+        return load_data(config, data_path, run.out, run.resume)
 
     def build(self, config: StackGANConfig, data: StackGANData) -> StackGAN:
         model = StackGAN(model_config(config, data))
@@ -626,22 +779,16 @@ def _train_shapes_text_image(
     return metrics
 
 
-def _train_captions_text_image(
-    name: str,
-    out: Path,
+def fit_caption_encoder(
+    captions: captiondata.CaptionSet,
     config: textenc.TextImageConfig,
     eval_scenes: int,
     own_vocabulary: bool,
-) -> dict[str, float]:
-    """The emoji encoders: pairs drawn from every vendor's pictures of the training captions
-    ("train") or of every caption ("all"); the vocabulary is those captions' words unless
-    one was given."""
-    if config.dataset != "emoji":
-        raise ValueError(
-            f"text encoders of {config.dataset!r} captions are not trained here: a folder's "
-            "run reads its captions with an untrained encoder"
-        )
-    captions = captiondata.emoji_captions(config.resolution)
+) -> tuple[textenc.TextImageModel, dict[str, float], float]:
+    """A text-image model of captioned pictures: pairs drawn from the pictures of the training
+    captions ("train") or of every caption ("all"); the vocabulary is those captions' words
+    unless ``config`` gives one. Returns it, the R-precision of the test captions' real
+    pictures, and when training began."""
     split = "train" if config.compositions == "train" else "all"
     if not own_vocabulary:
         config = dataclasses.replace(config, vocabulary=captions.vocabulary(split))
@@ -661,6 +808,25 @@ def _train_captions_text_image(
         "test_r_precision": r_precision(real, text),
         "r_precision_chance": r_precision_chance(len(texts)),
     }
+    return model, metrics, began
+
+
+def _train_captions_text_image(
+    name: str,
+    out: Path,
+    config: textenc.TextImageConfig,
+    eval_scenes: int,
+    own_vocabulary: bool,
+) -> dict[str, float]:
+    """The emoji encoders, from every vendor's pictures (``fit_caption_encoder``)."""
+    if config.dataset != "emoji":
+        raise ValueError(
+            f"text encoders of {config.dataset!r} captions are not trained here: a folder's "
+            "run trains its own into its run folder (own_text_encoder)"
+        )
+    captions = captiondata.emoji_captions(config.resolution)
+    model, metrics, began = fit_caption_encoder(captions, config, eval_scenes, own_vocabulary)
+    config = model.config
     role = (
         "the text encoder a stackgan emoji model copies and is conditioned on. It saw the "
         "training captions only: the test captions' pictures and their words are new to it"
