@@ -26,10 +26,17 @@ from hub_models.stackgan import (
     StackGAN,
     StackGANConfig,
     encode_captions,
+    load_auxiliary,
     sample,
 )
 from training import cli, loop
-from training.stackgan import StackGANTrainer, load_data, train_text_image
+from training.stackgan import (
+    OWN_ENCODER_STEPS,
+    OWN_TEXT_ENCODER,
+    StackGANTrainer,
+    load_data,
+    train_text_image,
+)
 
 TRAINER = StackGANTrainer()
 TINY = TRAINER.presets["tiny"]
@@ -237,6 +244,55 @@ def test_stackgan_trains_on_a_folder_through_the_cli(tmp_path, capsys):
     capsys.readouterr()
     assert cli.main(["evaluate", "stackgan", "--from", str(out), "--json"]) == 0
     assert "r_precision_chance" in capsys.readouterr().out
+
+
+COLOURS = ("red", "green", "blue", "yellow", "purple", "orange", "white", "black")
+
+
+def test_a_folder_run_trains_its_own_text_encoder_and_resume_reuses_it(tmp_path, capsys):
+    folder = good_folder(tmp_path / "data", len(COLOURS))
+    (folder / "captions.csv").write_text(
+        "\n".join(f"p{i}.png,a {colour} square" for i, colour in enumerate(COLOURS))
+    )
+    out = tmp_path / "run"
+    argv = ["train", "stackgan", "--preset", "tiny", "--data", str(folder), "--out", str(out)]
+    assert cli.main(argv) == 0
+    err = capsys.readouterr().err
+    trained = [line for line in err.splitlines() if "trained a text encoder" in line]
+    assert len(trained) == 1 and str(out / OWN_TEXT_ENCODER) in trained[0], err
+    assert "untrained" not in err
+
+    # An auxiliary folder, read by folder as a published encoder is, trained on this folder's
+    # training captions with the small-folder budget.
+    encoder = load_auxiliary(textenc.TextImageModel, str(out / OWN_TEXT_ENCODER))
+    data = folder_captions(folder, RESOLUTION)
+    assert encoder.config.dataset == "folder" and encoder.config.compositions == "train"
+    assert encoder.config.vocabulary == data.vocabulary("train")
+    assert encoder.config.steps == OWN_ENCODER_STEPS[0]
+    assert "test_r_precision" in json.loads((out / OWN_TEXT_ENCODER / "eval.json").read_text())
+
+    def same_text_tower(model: StackGAN) -> bool:
+        mine = model.text.state_dict()
+        return all(torch.equal(mine[k], v) for k, v in encoder.text.state_dict().items())
+
+    model = StackGAN.load_folder(out)
+    assert model.config.vocabulary == encoder.config.vocabulary
+    assert same_text_tower(model)
+    _, unknown = encode_captions(model, ["a zebra square"])
+    assert unknown == [["zebra"]]
+
+    # --resume reuses a complete encoder and retrains an incomplete one.
+    weights = out / OWN_TEXT_ENCODER / "model.safetensors"
+    written = weights.stat().st_mtime_ns
+    assert cli.main([*argv, "--resume"]) == 0
+    err = capsys.readouterr().err
+    assert "reusing the text encoder" in err and "trained a text encoder" not in err
+    assert weights.stat().st_mtime_ns == written
+    assert same_text_tower(StackGAN.load_folder(out))
+    (out / OWN_TEXT_ENCODER / "eval.json").unlink()
+    assert cli.main([*argv, "--resume"]) == 0
+    assert "trained a text encoder" in capsys.readouterr().err
+    assert not (out / f"{OWN_TEXT_ENCODER}.partial").exists()
 
 
 def test_a_folder_with_nothing_usable_stops_the_cli_with_its_problems(tmp_path, capsys):
