@@ -8,13 +8,13 @@ module plus one line here (see "Adding a family" in the README).
 
 from __future__ import annotations
 
-from hub_models import ganomaly, images, pose, seqgan, toy2d
+from hub_models import ganomaly, images, pose, seqgan, stackgan, toy2d
 from hub_models.family import AuxiliaryModel, Dataset, Family, PublishedModel
 
 __all__ = ["FAMILIES", "AuxiliaryModel", "Dataset", "Family", "PublishedModel", "family"]
 
 FAMILIES: dict[str, Family] = {
-    module.FAMILY.name: module.FAMILY for module in (toy2d, images, ganomaly, seqgan, pose)
+    module.FAMILY.name: module.FAMILY for module in (toy2d, images, ganomaly, seqgan, stackgan, pose)
 }
 
 

@@ -81,7 +81,7 @@ def codes(at: AppTest) -> dict[str, str]:
 def test_table_lists_every_published_model_with_its_thumbnail_and_revision():
     at = open_page()
     table = at.dataframe[0].value
-    assert list(table["model"]) == [m.name for m in PUBLISHED]  # 38 today
+    assert list(table["model"]) == [m.name for m in PUBLISHED]  # 40 today
     assert {"sample", "family", "dataset", "objective / kind", "key metric"} <= set(table.columns)
     assert {"parameters", "weights", "revision", "source"} <= set(table.columns)
     assert table["sample"].str.startswith("data:image/png;base64,").all()
