@@ -14,7 +14,8 @@ from hub_models.family import AuxiliaryModel, Dataset, Family, PublishedModel
 __all__ = ["FAMILIES", "AuxiliaryModel", "Dataset", "Family", "PublishedModel", "family"]
 
 FAMILIES: dict[str, Family] = {
-    module.FAMILY.name: module.FAMILY for module in (toy2d, images, ganomaly, seqgan, stackgan, pose)
+    module.FAMILY.name: module.FAMILY
+    for module in (toy2d, images, ganomaly, seqgan, stackgan, pose)
 }
 
 
