@@ -3,7 +3,6 @@ beside its baselines and the renderer's own picture, and looping GIFs of pose se
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -343,19 +342,8 @@ def animation(
 
 
 def looping_gif(pictures: list[Image.Image], seconds_per_frame: float = SECONDS_PER_FRAME) -> bytes:
-    """An animated GIF that plays forwards and starts again: the sequences loop (the frame
-    after the last is the first), so imagedata.gif_bytes' forward-and-back would play a walk
-    backwards half the time."""
-    buffer = io.BytesIO()
-    pictures[0].save(
-        buffer,
-        format="GIF",
-        save_all=True,
-        append_images=pictures[1:],
-        duration=round(seconds_per_frame * 1000),
-        loop=0,
-    )
-    return buffer.getvalue()
+    """The sequences loop (the frame after the last is the first): played forwards, again."""
+    return imagedata.gif_bytes(pictures, seconds_per_frame, bounce=False)
 
 
 def animation_pictures(generated: torch.Tensor, skeletons: torch.Tensor) -> list[Image.Image]:

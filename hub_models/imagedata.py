@@ -422,9 +422,13 @@ def png_bytes(picture: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
-def gif_bytes(frames: list[Image.Image], seconds_per_frame: float = 0.08) -> bytes:
-    """An animated GIF that plays forward then back (a smooth loop)."""
-    sequence = frames + frames[-2:0:-1]
+def gif_bytes(
+    frames: list[Image.Image], seconds_per_frame: float = 0.08, bounce: bool = True
+) -> bytes:
+    """An animated GIF that loops: forward then back (``bounce``, a smooth loop for a path
+    between two ends), or forward and again from the start (for a sequence whose frame after
+    the last is the first, such as a walk cycle, which played backwards would look wrong)."""
+    sequence = frames + frames[-2:0:-1] if bounce else list(frames)
     buffer = io.BytesIO()
     sequence[0].save(
         buffer,

@@ -330,14 +330,7 @@ def write_gif(
     shown = torch.stack([skeletons(torch.from_numpy(points), torch.from_numpy(visible), r),
                          images], 1)  # fmt: skip
     pictures = [imagedata.grid(pair, columns=2, scale=3) for pair in shown]
-    pictures[0].save(
-        path,
-        format="GIF",
-        save_all=True,
-        append_images=pictures[1:],
-        duration=int(GIF_SECONDS_PER_FRAME * 1000),
-        loop=0,
-    )
+    Path(path).write_bytes(imagedata.gif_bytes(pictures, GIF_SECONDS_PER_FRAME, bounce=False))
 
 
 # -- the keypoint regressor --------------------------------------------------------------------
