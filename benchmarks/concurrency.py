@@ -32,8 +32,20 @@ from benchmarks.browser import (
 
 ROOT = Path(__file__).resolve().parent.parent
 # every page, then the heavier ones again (URL paths are the registry's family names)
-VISITORS = ["", "toy2d", "images", "ganomaly", "seqgan", "models", "toy2d", "images"]
+VISITORS = [
+    "",
+    "toy2d",
+    "images",
+    "ganomaly",
+    "seqgan",
+    "stackgan",
+    "pose",
+    "models",
+    "toy2d",
+    "images",
+]
 WAIT_MS = 120_000
+Interaction = Callable[..., Awaitable[float]]
 
 # ----------------------------------------------------------------------------- interactions
 # Each returns the seconds from the user's action to its visible result, then waits (untimed)
@@ -89,6 +101,32 @@ async def _new_samples(page) -> float:
     return took
 
 
+FIRST_IMAGE_SOURCE = (
+    "() => { const i = document.querySelector(\"[data-testid='stImage'] img\");"
+    " return i === null ? '' : i.src; }"
+)
+
+
+def _next_number(label: str) -> Interaction:
+    """Raise the number box ``label`` by one; wait until the page's first picture changes."""
+
+    async def interaction(page) -> float:
+        box = page.get_by_label(label, exact=True)
+        value = int(await box.input_value()) + 1
+        before = await page.evaluate(FIRST_IMAGE_SOURCE)
+        began = time.monotonic()
+        await box.fill(str(value))
+        await box.press("Enter")
+        await page.wait_for_function(
+            f"before => ({FIRST_IMAGE_SOURCE})() !== before", arg=before, timeout=WAIT_MS
+        )
+        took = time.monotonic() - began
+        await _settle(page)
+        return took
+
+    return interaction
+
+
 async def _train_live(page) -> None:
     await page.get_by_text("Train live", exact=True).click()
     # the button comes with the live mode's run; when it ends, the replay's charts are gone
@@ -132,13 +170,14 @@ async def _reopen_models(page) -> float:
     return time.monotonic() - began
 
 
-Interaction = Callable[..., Awaitable[float]]
 INTERACTIONS: dict[str, tuple[str, Interaction, Callable[..., Awaitable[None]] | None]] = {
     "": ("reload the page", _come_back, None),
     "toy2d": ("Train live, then G step", _generator_step, _train_live),
     "images": ('"Another one"', _another_image, None),
     "ganomaly": ("next test image", _next_test_image, None),
     "seqgan": ("next seed", _new_samples, None),
+    "stackgan": ("next seed", _next_number("Seed"), None),
+    "pose": ("next test person", _next_number("Test person"), None),
     "models": ("reload the table", _reopen_models, None),
 }
 
@@ -304,7 +343,7 @@ def run(quick: bool = False, verbose: bool = True) -> dict:
     """Idle and one-busy-core runs side by side, each on a fresh (cold) server."""
     if not CHROMIUM.exists():
         return {"note": f"{CHROMIUM} not installed: nothing measured"}
-    visitors = VISITORS[:6] if quick else VISITORS
+    visitors = list(dict.fromkeys(VISITORS)) if quick else VISITORS  # quick: each page once
     repeats = 2 if quick else 5
     runs = {}
     for name, busy in (("idle", False), ("loaded", True)):
