@@ -275,7 +275,7 @@ def transfer_view(
     points, visible = fd.keypoints(body, target, r)
     truth_image, _, _ = fd.render(who.identity, target, r)
     source_x = images_from_renders(source_image[None])
-    stage1, final = transfer(model, source_x, points[None], visible[None])
+    stage1, final = transfer(model, source_x, points[None], visible[None], source_points[None])
     warp = warp_limbs(source_x, source_points[None], points[None])
     truth = images_from_renders(truth_image[None])
     scores = None
@@ -336,7 +336,8 @@ def animation(
     r = model.config.resolution
     source_x = render_picture(who, source, r)[None]
     points, visible = sequence_keypoints(who.identity, sequence, frames, r)
-    _, final = transfer(model, source_x.expand(len(points), -1, -1, -1), points, visible)
+    standing = np.repeat(fd.keypoints(who.identity, source, r)[0][None], len(points), 0)
+    _, final = transfer(model, source_x.expand(len(points), -1, -1, -1), points, visible, standing)
     drawn = [fd.skeleton_image(p, v, r) for p, v in zip(points, visible, strict=True)]
     return final, images_from_renders(np.stack(drawn))
 

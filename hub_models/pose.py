@@ -135,6 +135,12 @@ class PoseConfig:
     refine_levels: int = 3  # Stage II has no bottleneck layer and is shallower, as in PG2
     res_blocks: int = 1  # residual blocks per level, in both U-Nets
     d_width: int = 16
+    # Both stages also see the source warped limb by limb to the target pose (warp_limbs):
+    # the pixel-level form of Deformable GAN's deformable skip connections (Siarohin et al.,
+    # CVPR 2018). A U-Net's skips sit where the source was, not where the target is; the
+    # warp puts the source's texture in place, and the network corrects what the warp gets
+    # wrong (a turned figure, overlapping limbs). False is plain PG2.
+    warp_source: bool = False
     objective: str = "nonsaturating"
     w_stage1: float = 1.0  # the masked L1 of Stage I
     w_stage2: float = 1.0  # the masked L1 of Stage II
@@ -293,8 +299,9 @@ class PosePG2(HubBundle):
     def __init__(self, config: PoseConfig) -> None:
         super().__init__(config)
         c = config
+        warped = 3 if c.warp_source else 0
         self.stage1 = PoseUNet(
-            in_channels=3 + KEYPOINT_COUNT,
+            in_channels=3 + KEYPOINT_COUNT + warped,
             out_channels=3,
             width=c.width,
             levels=c.levels,
@@ -303,7 +310,7 @@ class PosePG2(HubBundle):
             fc_dim=c.fc_dim,
         )
         self.stage2 = PoseUNet(
-            in_channels=6,
+            in_channels=6 + warped,
             out_channels=3,
             width=c.refine_width,
             levels=c.refine_levels,
@@ -319,23 +326,35 @@ class PosePG2(HubBundle):
         )
         init_dcgan(self.discriminator)
 
-    def coarse(self, source: torch.Tensor, pose: torch.Tensor) -> torch.Tensor:
-        """Stage I: the source image and the target's heatmaps -> a coarse image in [-1, 1]."""
-        return torch.tanh(self.stage1(torch.cat([source, pose], 1)))
+    def _inputs(self, *parts: torch.Tensor, warped: torch.Tensor | None) -> torch.Tensor:
+        if self.config.warp_source:
+            if warped is None:
+                raise ValueError("this model also takes the source warped to the target pose")
+            parts = (*parts, warped)
+        return torch.cat(parts, 1)
 
-    def refine(self, source: torch.Tensor, coarse: torch.Tensor) -> torch.Tensor:
+    def coarse(
+        self, source: torch.Tensor, pose: torch.Tensor, warped: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Stage I: the source image and the target's heatmaps (and, with ``warp_source``, the
+        warped source) -> a coarse image in [-1, 1]."""
+        return torch.tanh(self.stage1(self._inputs(source, pose, warped=warped)))
+
+    def refine(
+        self, source: torch.Tensor, coarse: torch.Tensor, warped: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Stage II: Stage I plus a predicted difference map (not clamped: see ``transfer``)."""
-        return coarse + self.stage2(torch.cat([source, coarse], 1))
+        return coarse + self.stage2(self._inputs(source, coarse, warped=warped))
 
     def judge(self, source: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
         """D's logit for (source, image): is ``image`` a real picture of that person?"""
         return self.discriminator(torch.cat([source, image], 1))
 
     def forward(
-        self, source: torch.Tensor, pose: torch.Tensor
+        self, source: torch.Tensor, pose: torch.Tensor, warped: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        coarse = self.coarse(source, pose)
-        return coarse, self.refine(source, coarse)
+        coarse = self.coarse(source, pose, warped)
+        return coarse, self.refine(source, coarse, warped)
 
 
 class KeypointRegressor(HubBundle):
@@ -487,12 +506,14 @@ def transfer(
     source_images: torch.Tensor,
     target_keypoints: torch.Tensor | np.ndarray,
     target_visibility: torch.Tensor | np.ndarray,
+    source_keypoints: torch.Tensor | np.ndarray | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(Stage I, final) images in [-1, 1] of the sources' people in the target poses.
 
     ``source_images``: (N, 3, R, R) in [-1, 1]; ``target_keypoints``: (N, 18, 2) pixels (x, y);
-    ``target_visibility``: (N, 18). One forward pass for the batch. PG2 conditions on the
-    target pose alone, so the source's keypoints are not needed (the warp baseline needs them).
+    ``target_visibility``: (N, 18). One forward pass for the batch. Plain PG2 conditions on
+    the target pose alone; a ``warp_source`` model also needs ``source_keypoints`` (N, 18, 2),
+    to warp the source to the target pose.
     """
     c = model.config
     if source_images.dim() != 4 or source_images.shape[1:] != (3, c.resolution, c.resolution):
@@ -504,7 +525,18 @@ def transfer(
     pose = heatmaps(target_keypoints, target_visibility, c.resolution).to(device)
     if len(pose) != len(source_images):
         raise DataError(f"{len(source_images)} source images but {len(pose)} target poses")
-    coarse, final = model(source_images.to(device, torch.float32), pose)
+    warped = None
+    if c.warp_source:
+        if source_keypoints is None:
+            raise DataError("this model warps the source to the target pose: it needs the "
+                            "source's keypoints too")  # fmt: skip
+        if len(source_keypoints) != len(source_images):
+            raise DataError(
+                f"{len(source_images)} source images but {len(source_keypoints)} source poses"
+            )
+        source_cpu = source_images.float().cpu()
+        warped = warp_limbs(source_cpu, source_keypoints, target_keypoints).to(device)
+    coarse, final = model(source_images.to(device, torch.float32), pose, warped)
     return coarse.float().cpu(), final.clamp(-1, 1).float().cpu()
 
 
@@ -512,7 +544,8 @@ def sample(model: PosePG2, n: int, seed: int) -> torch.Tensor:
     """Final images of ``n`` test-split pairs rendered with ``seed``: the contract smoke test."""
     batch = fd.render_pairs(n, "test", seed=seed, resolution=model.config.resolution)
     source = images_from_renders(batch.source)
-    return transfer(model, source, batch.target_keypoints, batch.target_visible)[1]
+    points = batch.target_keypoints, batch.target_visible, batch.source_keypoints
+    return transfer(model, source, *points)[1]
 
 
 def average_person() -> fd.Identity:
@@ -553,7 +586,9 @@ def animate(
     else:
         image, person = source_of(source, r), fd.identity(source)
     points, visible = sequence_keypoints(person, sequence_name, frames, r)
-    return transfer(model, image.expand(len(points), -1, -1, -1), points, visible)[1]
+    standing = np.repeat(fd.keypoints(person, NEUTRAL_POSE, r)[0][None], len(points), 0)
+    sources = image.expand(len(points), -1, -1, -1)
+    return transfer(model, sources, points, visible, standing)[1]
 
 
 # -- losses and metrics ------------------------------------------------------------------------

@@ -85,17 +85,40 @@ def test_the_pool_holds_render_pairs_pictures_with_their_masks():
 # -- inference ---------------------------------------------------------------------------------
 
 
-def test_transfer_gives_both_stages_in_range_and_stage2_starts_as_no_change():
-    model = tiny_model()
+@pytest.mark.parametrize("warp_source", [True, False])
+def test_transfer_gives_both_stages_in_range_and_stage2_starts_as_no_change(warp_source):
+    model = tiny_model(warp_source=warp_source)
     batch = fd.render_pairs(5, "test", seed=1)
     source = pose.images_from_renders(batch.source)
-    stage1, final = pose.transfer(model, source, batch.target_keypoints, batch.target_visible)
+    points = batch.target_keypoints, batch.target_visible
+    stage1, final = pose.transfer(model, source, *points, batch.source_keypoints)
     assert stage1.shape == final.shape == (5, 3, 64, 64)
     for image in (stage1, final):
         assert torch.isfinite(image).all() and image.min() >= -1 and image.max() <= 1
     assert torch.equal(stage1, final)  # Stage II's difference map is zero until trained
     with pytest.raises(DataError, match="source images but"):
-        pose.transfer(model, source[:2], batch.target_keypoints, batch.target_visible)
+        pose.transfer(model, source[:2], *points, batch.source_keypoints[:2])
+    if warp_source:  # the warp needs to know where the source's limbs are
+        with pytest.raises(DataError, match="source's keypoints"):
+            pose.transfer(model, source, *points)
+        with pytest.raises(DataError, match="source poses"):
+            pose.transfer(model, source, *points, batch.source_keypoints[:2])
+    else:  # plain PG2 conditions on the target pose alone
+        assert torch.equal(pose.transfer(model, source, *points)[0], stage1)
+
+
+def test_the_warp_input_moves_the_source_into_the_target_pose():
+    # Stage I of a warp model sees the warped source: a change in the source's keypoints
+    # alone (same picture, same target) changes its output; plain PG2 never reads them.
+    batch = fd.render_pairs(2, "test", seed=3)
+    source = pose.images_from_renders(batch.source)
+    points = batch.target_keypoints, batch.target_visible
+    for warp_source in (True, False):
+        model = tiny_model(warp_source=warp_source)
+        moved = batch.source_keypoints + np.float32(5.0)
+        first = pose.transfer(model, source, *points, batch.source_keypoints)[0]
+        second = pose.transfer(model, source, *points, moved)[0]
+        assert torch.equal(first, second) != warp_source
 
 
 def test_same_seed_same_sample_other_seed_other_sample():
