@@ -1,17 +1,23 @@
 """StackGAN's benchmarks: the quality table (`stackgan`) and generation speed
 (`stackgan-speed`).
 
-`stackgan` grades the featured model on the fixed test scenes (training compositions) and the
-fixed held-out compositions with models that never trained a generator, every row in the same
-run: attribute accuracy (colour, shape, size, relation) read by the attribute classifier of
-real renders, for the model's Stage-II samples, the retrieval baseline (the training render
-whose caption is nearest) and real renders of the same scenes (the classifier's ceiling);
-R-precision by the separate matcher beside chance and a shuffled-caption control (all from
-``training.stackgan.evaluate``, as in the card); and FD-EffNet (hub_models/effnet.py; not
-Inception FID) of Stage-I (upsampled) and Stage-II against real renders of the test scenes,
-beside real renders of other training scenes (the floor) and a Gaussian fitted in pixel space
-(the baseline). `stackgan-speed` times a caption to 8 Stage-II images on one thread (the app
-server's policy) and on every thread.
+`stackgan` grades each published model with models that never trained a generator, every row
+in the same run.
+
+- The shapes model, on the fixed test scenes (training compositions) and the fixed held-out
+  compositions: attribute accuracy (colour, shape, size, relation) read by the attribute
+  classifier of real renders, for the model's Stage-II samples, the retrieval baseline (the
+  training render whose caption is nearest) and real renders of the same scenes (the
+  classifier's ceiling).
+- The emoji model, on its fixed test captions (CLDR names whose pictures it never trained on).
+- Both: R-precision by the dataset's separate matcher beside chance, a shuffled-caption control
+  and real pictures (all from ``training.stackgan.evaluate``, as in the card); FD-EffNet
+  (hub_models/effnet.py; not Inception FID) of Stage-I (upsampled) and Stage-II against real
+  pictures of the test captions, beside real pictures of other training captions (the floor)
+  and a Gaussian fitted in pixel space (the baseline).
+
+`stackgan-speed` times a caption to 8 Stage-II images on one thread (the app server's policy)
+and on every thread.
 """
 
 from __future__ import annotations
@@ -29,6 +35,8 @@ from hub_models.metrics import frechet_distance, pixel_gaussian
 from hub_models.registry import FAMILIES
 from hub_models.stackgan import (
     ATTRIBUTE_KEYS,
+    EMOJI_MATCHER,
+    MATCHER,
     SET_TITLES,
     SETS,
     StackGAN,
@@ -67,28 +75,51 @@ BARS = {  # verdict -> (metric keys, threshold)
     ),
 }
 STAGES_BAR = "Stage-II FD-EffNet below Stage-I's"
+MATCHERS = {"shapes": MATCHER, "emoji": EMOJI_MATCHER}  # who grades R-precision, by dataset
 
 
-def load_model() -> StackGAN:
-    published = FAMILY.featured_model
+def load_model(name: str | None = None) -> StackGAN:
+    """A published model by name (default: the featured one)."""
+    published = FAMILY.model(name) if name else FAMILY.featured_model
     model, _ = hub.load(StackGAN, published.repo_id, published.snapshot)
     return model
 
 
-def graded_samples(model: StackGAN, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Stage-I and Stage-II images of the first ``n`` test captions, noise seed 0: the samples
-    ``evaluate`` grades."""
-    text, _ = encode_captions(model, fixed_captions("test", n))
-    return synthesize(model, text, noise(model.config, n, 0))
+def graded_samples(
+    model: StackGAN, captions: list[str] | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stage-I and Stage-II images of the test captions (default: the first ``eval_scenes``
+    of the shapes test set), noise seed 0: the samples ``evaluate`` grades."""
+    captions = captions or fixed_captions("test", model.config.eval_scenes)
+    text, _ = encode_captions(model, captions)
+    return synthesize(model, text, noise(model.config, len(captions), 0))
+
+
+def real_rows(
+    data: StackGANData, n: int, resolution: int
+) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """(reference, floor, test captions): real pictures of the ``n`` test captions, real
+    pictures of ``n`` other training captions or scenes, and the captions themselves."""
+    if data.captions is None:
+        reference = data.eval_set("test", n, resolution).real
+        scenes = shapesdata.scenes(n, FLOOR_SEED, "train")
+        floor = to_tensor(shapesdata.render_many(scenes, resolution))
+        return reference, floor, fixed_captions("test", n)
+    captions = data.captions
+    groups = captions.test_groups[:n]
+    g = torch.Generator().manual_seed(FLOOR_SEED)
+    others = captions.train_groups[torch.randperm(len(captions.train_groups), generator=g)[:n]]
+    return captions.first_images(groups), captions.first_images(others), captions.test_captions(n)
 
 
 def fd_effnet_rows(model: StackGAN, data: StackGANData, n: int) -> dict[str, float]:
-    """FD-EffNet of every FD row against real renders of the ``n`` test scenes, each row of
+    """FD-EffNet of every FD row against real pictures of the ``n`` test captions, each row of
     ``n`` images at the model's resolution (Stage-I enlarged bilinearly, as for R-precision)."""
     resolution = model.config.resolution
-    reference = effnet.features(data.eval_set("test", n, resolution).real)
-    floor = to_tensor(shapesdata.render_many(shapesdata.scenes(n, FLOOR_SEED, "train"), resolution))
-    stage1, stage2 = graded_samples(model, n)
+    real, floor, captions = real_rows(data, n, resolution)
+    n = len(captions)  # a caption set may hold fewer test captions
+    reference = effnet.features(real)
+    stage1, stage2 = graded_samples(model, captions)
     rows = {
         FLOOR: floor,
         BASELINE: pixel_gaussian(floor, n, seed=0, rank=min(64, max(1, n - 1))),
@@ -102,7 +133,10 @@ def fd_effnet_rows(model: StackGAN, data: StackGANData, n: int) -> dict[str, flo
 def measure(model: StackGAN, data: StackGANData) -> dict:
     """The card's metrics (``training.stackgan.evaluate``) and the FD-EffNet rows, one run."""
     n = model.config.eval_scenes
+    if data.captions is not None:
+        n = min(n, len(data.captions.test_groups))
     return {
+        "dataset": model.config.dataset,
         "scenes": n,
         "metrics": evaluate(model, data),
         "fd_effnet": fd_effnet_rows(model, data, n),
@@ -112,10 +146,12 @@ def measure(model: StackGAN, data: StackGANData) -> dict:
 def verdicts(results: dict) -> dict[str, bool]:
     """The issue's bars, read off the measured rows (False where a grader was missing)."""
     metrics = results["metrics"]
-    out = {
-        bar: all(metrics[key] >= threshold for key in keys)  # NaN compares False
-        for bar, (keys, threshold) in BARS.items()
-    }
+    out = {}
+    if results["dataset"] == "shapes":  # attribute bars: only scenes have exact attributes
+        out = {
+            bar: all(metrics[key] >= threshold for key in keys)  # NaN compares False
+            for bar, (keys, threshold) in BARS.items()
+        }
     fd = results["fd_effnet"]
     out[STAGES_BAR] = fd[STAGE2] < fd[STAGE1]
     return out
@@ -126,42 +162,49 @@ def _percent(value: float) -> str:
 
 
 def markdown(results: dict, quick: bool) -> str:
-    metrics, n = results["metrics"], results["scenes"]
-    lines = [
-        f"**Attribute accuracy** ({n} scenes per set, one caption each, one Stage-II sample per "
-        "caption; read by stackgan-shapes-attributes, trained on real renders only)",
-        "",
-        "| set | images | " + " | ".join(ATTRIBUTE_KEYS) + " |",
-        "| --- | --- |" + " --- |" * len(ATTRIBUTE_KEYS),
-    ]
-    for split in SETS:
-        for prefix, title in ATTRIBUTE_ROWS.items():
-            cells = [_percent(metrics[f"{prefix}{split}_{key}"]) for key in ATTRIBUTE_KEYS]
-            name = f"**{title}**" if not prefix else title
-            lines.append(f"| {SET_TITLES[split]} | {name} | " + " | ".join(cells) + " |")
+    metrics, n, dataset = results["metrics"], results["scenes"], results["dataset"]
+    matcher = MATCHERS.get(dataset, "the run's matcher")
+    lines = []
+    if dataset == "shapes":
+        lines += [
+            f"**Attribute accuracy** ({n} scenes per set, one caption each, one Stage-II sample "
+            "per caption; read by stackgan-shapes-attributes, trained on real renders only)",
+            "",
+            "| set | images | " + " | ".join(ATTRIBUTE_KEYS) + " |",
+            "| --- | --- |" + " --- |" * len(ATTRIBUTE_KEYS),
+        ]
+        for split in SETS:
+            for prefix, title in ATTRIBUTE_ROWS.items():
+                cells = [_percent(metrics[f"{prefix}{split}_{key}"]) for key in ATTRIBUTE_KEYS]
+                name = f"**{title}**" if not prefix else title
+                lines.append(f"| {SET_TITLES[split]} | {name} | " + " | ".join(cells) + " |")
+        lines.append("")
     chance = metrics["r_precision_chance"]
+    reference = "real renders" if dataset == "shapes" else "real pictures"
     lines += [
-        "",
-        "**R-precision** (the true caption ranked first among 100 of the same set by "
-        "stackgan-shapes-matcher, trained apart from any generator)",
+        f"**R-precision** ({n} test captions, one Stage-II sample each; the true caption ranked "
+        f"first among 100 of the same set by {matcher}, trained apart from any generator)",
         "",
         "| images, captions | R-precision | × chance |",
         "| --- | --- | --- |",
     ]
-    for key, title in (
-        ("r_precision", "**Stage-II, test set**"),
-        ("r_precision_held_out", "Stage-II, held-out compositions"),
-        ("r_precision_stage1", "Stage-I (upsampled), test set"),
-        ("r_precision_shuffled", "Stage-II with shuffled captions (control)"),
-        ("r_precision_real", "real renders, test set (ceiling)"),
-        ("r_precision_chance", "chance"),
-    ):
+    rows = {
+        "r_precision": "**Stage-II, test set**",
+        "r_precision_held_out": "Stage-II, held-out compositions",
+        "r_precision_stage1": "Stage-I (upsampled), test set",
+        "r_precision_shuffled": "Stage-II with shuffled captions (control)",
+        "r_precision_real": f"{reference}, test set (ceiling)",
+        "r_precision_chance": "chance",
+    }
+    if dataset != "shapes":
+        del rows["r_precision_held_out"]  # held-out compositions exist for shapes only
+    for key, title in rows.items():
         value = metrics[key]
         ratio = "–" if math.isnan(value) else f"{value / chance:.1f}×"
         lines.append(f"| {title} | {_percent(value)} | {ratio} |")
     lines += [
         "",
-        f"**FD-EffNet** against real renders of the {n} test scenes ({n} images per row; "
+        f"**FD-EffNet** against {reference} of the {n} test captions ({n} images per row; "
         "EfficientNet-Lite0 features, not Inception FID; with so few images the numbers are "
         "biased upward: compare rows of this table only)",
         "",
@@ -169,37 +212,49 @@ def markdown(results: dict, quick: bool) -> str:
         "| --- | --- |",
     ]
     lines += [f"| {name} | {value:.2f} |" for name, value in results["fd_effnet"].items()]
-    lines += [
-        "",
-        "Retrieval baseline: the training render whose caption is nearest by the model's own "
-        "text encoder; it cannot compose a colour-shape pair it never saw. Reproduce: `python "
-        f"-m benchmarks stackgan`{' (this table: --quick, fewer scenes)' if quick else ''}.",
-    ]
+    lines.append("")
+    if dataset == "shapes":
+        lines.append(
+            "Retrieval baseline: the training render whose caption is nearest by the model's "
+            "own text encoder; it cannot compose a colour-shape pair it never saw. "
+        )
+    else:
+        lines.append(
+            "Test captions are CLDR names held out from training (every vendor's pictures of "
+            "them); the floor is real pictures of other, training captions. "
+        )
+    lines[-1] += (
+        f"Reproduce: `python -m benchmarks stackgan`"
+        f"{' (this table: --quick, fewer captions)' if quick else ''}."
+    )
     return "\n".join(lines)
 
 
-def table(quick: bool = False, verbose: bool = True, write_cards: bool | None = None) -> dict:
-    """The featured model graded by the published auxiliary models, every row in this run."""
-    began = time.time()
-    model = load_model()
+def grade(name: str, quick: bool) -> dict:
+    """One published model graded by its dataset's published auxiliary models."""
+    model = load_model(name)
     if quick:  # this process's own copy of the model: fewer scenes, same protocol
         model.config = dataclasses.replace(
             model.config, eval_scenes=QUICK_SCENES, retrieval_pool=QUICK_POOL
         )
     results = measure(model, load_data(model.config))
-    text = markdown(results, quick)
-    report_table(FAMILY, text, quick, verbose, write_cards)
-    checks = verdicts(results)
-    if verbose:
-        for check, passed in checks.items():
-            print(f"{'PASS' if passed else 'MISS'} {check}")
-    return {
-        "quick": quick,
-        "seconds": round(time.time() - began, 1),
-        **results,
-        "verdicts": checks,
-        "markdown": text,
-    }
+    return {**results, "verdicts": verdicts(results), "markdown": markdown(results, quick)}
+
+
+def table(quick: bool = False, verbose: bool = True, write_cards: bool | None = None) -> dict:
+    """Every published model graded by the published auxiliary models, every row of a model's
+    tables in one run; each table goes into its own model's card."""
+    began = time.time()
+    graded = {}
+    for published in FAMILY.models:
+        result = graded[published.name] = grade(published.name, quick)
+        if verbose:
+            print(f"## {published.name}")
+        report_table(FAMILY, result["markdown"], quick, verbose, write_cards, (published.name,))
+        if verbose:
+            for check, passed in result["verdicts"].items():
+                print(f"{'PASS' if passed else 'MISS'} {published.name}: {check}")
+    return {"quick": quick, "seconds": round(time.time() - began, 1), "models": graded}
 
 
 # -- speed ------------------------------------------------------------------------------------

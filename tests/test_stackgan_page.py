@@ -378,6 +378,37 @@ def test_benchmark_table_measures_every_row_and_reads_its_verdicts():
     assert set(bench.verdicts(results)) == {*bench.BARS, bench.STAGES_BAR}
 
 
+def test_benchmark_grades_captioned_pictures_by_r_precision_and_both_stages():
+    import dataclasses
+
+    from benchmarks import stackgan as bench
+    from hub_models.captiondata import CaptionSet
+
+    model = tiny_model()
+    model.config = dataclasses.replace(model.config, dataset="emoji", eval_scenes=6)
+    captions = ("red circle", "blue square", "green cross", "a yellow box", "red disc",
+                "purple triangle", "orange circle", "a blue diamond", "big red box")  # fmt: skip
+    generator = torch.Generator().manual_seed(0)
+    pictures = CaptionSet(
+        name="tiny",
+        pixels=torch.randint(0, 256, (18, 3, 16, 16), dtype=torch.uint8, generator=generator),
+        image_group=torch.arange(18) % len(captions),
+        captions=captions,
+        phrasings=tuple((c,) for c in captions),
+        test_groups=torch.tensor([1, 4, 7]),
+    )
+    graders = tiny_graders()
+    graders.captions, graders.attributes = pictures, None
+    results = bench.measure(model, graders)
+    assert results["dataset"] == "emoji" and results["scenes"] == 3  # all the test captions
+    assert 0 <= results["metrics"]["r_precision"] <= 1
+    assert list(results["fd_effnet"]) == list(bench.FD_ROWS)
+    text = bench.markdown(results, quick=True)
+    assert "Attribute accuracy" not in text and "held-out" not in text
+    assert "real pictures, test set (ceiling)" in text and "FD-EffNet" in text
+    assert set(bench.verdicts(results)) == {bench.STAGES_BAR}
+
+
 def test_benchmark_verdicts_on_hand_made_numbers():
     from benchmarks import stackgan as bench
 
@@ -388,11 +419,14 @@ def test_benchmark_verdicts_on_hand_made_numbers():
         "held_out_shape": math.nan,  # no grader: never a pass
     }
     fd = {bench.STAGE1: 30.0, bench.STAGE2: 20.0}
-    assert bench.verdicts({"metrics": metrics, "fd_effnet": fd}) == {
+    assert bench.verdicts({"dataset": "shapes", "metrics": metrics, "fd_effnet": fd}) == {
         "seen compositions: colour and shape >= 90 %": True,
         "held-out compositions: colour and shape >= 75 %": False,
         "Stage-II FD-EffNet below Stage-I's": True,
     }
+    # Captioned pictures have no attributes: only the stages are compared.
+    emoji = {"dataset": "emoji", "metrics": {}, "fd_effnet": {**fd, bench.STAGE2: 40.0}}
+    assert bench.verdicts(emoji) == {"Stage-II FD-EffNet below Stage-I's": False}
 
 
 def test_benchmark_speed_times_a_caption_to_eight_images_and_restores_threads():
