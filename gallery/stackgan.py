@@ -1,6 +1,6 @@
 """What the text-to-image page computes: how a caption is read, both stages' samples as
 pictures, edits and interpolations that keep the noise, and the nearest training caption and
-image with a copy check."""
+image with a copy check (for the captioned shapes and for emoji)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from hub_models import imagedata, shapesdata, textenc
+from hub_models import captiondata, imagedata, shapesdata, textenc
 from hub_models.metrics import COPY_RMS
 from hub_models.registry import FAMILIES
 from hub_models.stackgan import StackGAN, encode_captions, noise, synthesize
@@ -25,7 +25,17 @@ GAP = 8  # pixels between a sample's Stage-I and Stage-II pictures
 MAX_CAPTION_CHARS = 400  # ten times the grammar's longest caption; longer text is refused
 POOL_SIZE = 2000  # training scenes the nearest caption and the copy check search
 POOL_SEED = 23  # the pool's scenes (a seed of the training stream, like any training batch)
-REFERENCE_SIZE = 200  # unseen test renders that calibrate the copy check
+REFERENCE_SIZE = 200  # unseen real pictures (test renders, test groups) calibrating the check
+# Datasets whose training data the page can search. A folder model's pictures stay in the
+# user's folder, which its bundle does not name.
+POOL_DATASETS = ("shapes", "emoji")
+SHAPES_POOL_NOTE = (
+    "The generator draws fresh scenes at every training step, so these stand for its training data."
+)
+CAPTIONED_POOL_NOTE = (
+    "These are all the pictures of its training captions; the pictures of the test captions, "
+    "never trained on, calibrate the check."
+)
 EXAMPLE_CAPTIONS: dict[str, dict[str, str]] = {  # dataset -> button label -> caption
     "shapes": {
         "Two shapes": "a small red circle above a large green square",
@@ -236,15 +246,18 @@ def interpolate(
 
 @dataclass
 class TrainingPool:
-    """Training scenes standing for the training data: the generator draws fresh scenes at
-    every step and never sees one twice, so any seed of the training stream is as good."""
+    """Training pictures and captions standing for the training data: for the shapes, scenes
+    of the training stream (the generator draws fresh scenes at every step and never sees one
+    twice, so any seed is as good); for captioned pictures, the training groups themselves."""
 
     captions: list[str]
-    images: torch.Tensor  # (N, 3, R, R) uint8 renders
-    real_nearest: np.ndarray  # sorted RMS of unseen test renders to their nearest pool image
+    images: torch.Tensor  # (N, 3, R, R) uint8 pictures
+    caption_image: torch.Tensor  # (len(captions),) index into images: each caption's picture
+    real_nearest: np.ndarray  # sorted RMS of unseen real pictures to their nearest pool image
+    note: str  # one sentence for the page: what the pool stands for
 
     def percentile(self, rms: float) -> float:
-        """Share of unseen real renders closer to a training image than ``rms``."""
+        """Share of unseen real pictures closer to a training image than ``rms``."""
         return float(np.searchsorted(self.real_nearest, rms) / len(self.real_nearest))
 
 
@@ -278,7 +291,47 @@ def training_pool(resolution: int, size: int = POOL_SIZE) -> TrainingPool:
     real = shapesdata.render_many(shapesdata.test_set(REFERENCE_SIZE), resolution)
     real = to_uint8_tensor(real).float() / 127.5 - 1
     rms, _ = nearest_pixels(real, images)
-    return TrainingPool(captions, images, np.sort(rms.numpy()))
+    return TrainingPool(
+        captions, images, torch.arange(len(captions)), np.sort(rms.numpy()), SHAPES_POOL_NOTE
+    )
+
+
+def caption_set_pool(pictures: captiondata.CaptionSet) -> TrainingPool:
+    """The training groups of captioned pictures as a pool: one caption per group, shown with
+    the group's first picture, and every picture of those groups for the copy check. The test
+    groups' pictures calibrate the check: real pictures the model never trained on."""
+    train = pictures.image_index("train")
+    first_picture: dict[int, int] = {}  # group -> its first picture's position in the pool
+    for position, group in enumerate(pictures.image_group[train].tolist()):
+        first_picture.setdefault(group, position)
+    images = pictures.pixels[train]
+    # At most REFERENCE_SIZE test pictures, spread over the test set, as for the shapes: the
+    # percentile needs no more, and emoji hold over a thousand.
+    test = pictures.image_index("test")
+    test = test[:: max(1, len(test) // REFERENCE_SIZE)][:REFERENCE_SIZE]
+    rms, _ = nearest_pixels(pictures.images(test), images)
+    return TrainingPool(
+        [pictures.captions[group] for group in first_picture],
+        images,
+        torch.tensor(list(first_picture.values()), dtype=torch.long),
+        np.sort(rms.numpy()),
+        CAPTIONED_POOL_NOTE,
+    )
+
+
+@st.cache_resource(show_spinner="Loading the training pictures for the copy check…", max_entries=4)
+def captioned_pool(dataset: str, resolution: int) -> TrainingPool:
+    """The pool of a captioned-pictures dataset the page can load by name (emoji)."""
+    if dataset != "emoji":
+        raise ValueError(f"no training pictures to load for dataset {dataset!r}")
+    return caption_set_pool(captiondata.emoji_captions(resolution))
+
+
+def nearest_pool(dataset: str, resolution: int) -> TrainingPool:
+    """The pool the nearest-training-image tab searches, for a dataset in POOL_DATASETS."""
+    if dataset == "shapes":
+        return training_pool(resolution)
+    return captioned_pool(dataset, resolution)
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -296,19 +349,19 @@ class NearestCaption:
 
 def nearest_caption(model: StackGAN, key: str, pool: TrainingPool, caption: str) -> NearestCaption:
     """The training caption nearest ``caption`` by the model's own text encoder, and its
-    render: what a lookup of the training data would show for this caption."""
+    picture: what a lookup of the training data would show for this caption."""
     vectors = pool_vectors(key, model, pool)
     query, _ = encode_captions(model, [caption])
     similarity, index = (vectors @ query[0]).max(0)
-    image = pool.images[int(index)].float() / 127.5 - 1
+    image = pool.images[int(pool.caption_image[int(index)])].float() / 127.5 - 1
     return NearestCaption(pool.captions[int(index)], image, float(similarity))
 
 
 @dataclass
 class CopyCheck:
-    index: int  # of the nearest training render in the pool
+    index: int  # of the nearest training picture in the pool's images
     rms: float  # its pixel distance, [0, 1] units
-    closer_real: float  # share of unseen real renders closer to a training image than this
+    closer_real: float  # share of unseen real pictures closer to a training image than this
 
     @property
     def copy(self) -> bool:

@@ -172,32 +172,42 @@ with morph_tab:
         )
 
 with nearest_tab:
-    if config.dataset != "shapes":
-        st.info("The nearest training image is shown for the captioned shapes only.")
+    if config.dataset not in gs.POOL_DATASETS:
+        st.info(
+            "The nearest training image needs the training pictures: a model trained on a "
+            "folder leaves them in that folder, which the page does not read."
+        )
     else:
-        pool = gs.training_pool(config.resolution)
-        found = gs.nearest_caption(model, key, pool, caption)
-        st.markdown(
-            f"**The nearest training caption** (by this model's text encoder; cosine "
-            f"{found.similarity:.2f}): “{found.caption}”. A lookup of the training data would "
-            "show its picture; the model draws its own."
+        st.caption(
+            "Searches the training data for the caption nearest yours and for each sample's "
+            "nearest picture (is it a copy?). The first search on a fresh server takes a while: "
+            "the training pictures are rendered or loaded once."
         )
-        left, right = st.columns(2)
-        left.image(gs.enlarge(found.image), caption="its training image")
-        right.image(gs.enlarge(stage2[0]), caption="sample 1, Stage-II")
-        st.markdown(
-            f"**Is it a copy?** Each sample beside the nearest of {len(pool.captions):,} "
-            "training images in pixels. The generator draws fresh scenes at every training "
-            "step, so these stand for its training data."
-        )
-        checks = gs.copy_checks(pool, stage2)
-        columns = st.columns(2)
-        for j, check in enumerate(checks):
-            box = columns[j % 2]
-            box.image(
-                gs.pair_picture(stage2[j], pool.images[check.index].float() / 127.5 - 1),
-                caption=f"sample {j + 1} · its nearest training image",
+        # Off by default: Streamlit runs every tab's code on every rerun, so an open search
+        # would make every visit pay for the pool.
+        if st.toggle("Find the nearest training images", key="stk_nearest", value=False):
+            pool = gs.nearest_pool(config.dataset, config.resolution)
+            found = gs.nearest_caption(model, key, pool, caption)
+            st.markdown(
+                f"**The nearest training caption** (by this model's text encoder; cosine "
+                f"{found.similarity:.2f}): “{found.caption}”. A lookup of the training data "
+                "would show its picture; the model draws its own."
             )
-            box.markdown(gs.copy_verdict(check))
+            left, right = st.columns(2)
+            left.image(gs.enlarge(found.image), caption="its training image")
+            right.image(gs.enlarge(stage2[0]), caption="sample 1, Stage-II")
+            st.markdown(
+                f"**Is it a copy?** Each sample beside the nearest of {len(pool.images):,} "
+                f"training images in pixels. {pool.note}"
+            )
+            checks = gs.copy_checks(pool, stage2)
+            columns = st.columns(2)
+            for j, check in enumerate(checks):
+                box = columns[j % 2]
+                box.image(
+                    gs.pair_picture(stage2[j], pool.images[check.index].float() / 127.5 - 1),
+                    caption=f"sample {j + 1} · its nearest training image",
+                )
+                box.markdown(gs.copy_verdict(check))
 
 share_url(SHARED)

@@ -182,12 +182,26 @@ def test_interpolation_and_its_controls(published):
     assert "Type a caption" in shown(at, "info")
 
 
-def test_nearest_training_caption_and_copy_check(published):
+def test_nearest_training_caption_and_copy_check(published, monkeypatch):
+    pools = []  # the resolutions the page built a pool for
+
+    def recorded_pool(resolution, *args, **kwargs):
+        pools.append(resolution)
+        return real_pool(resolution, *args, **kwargs)
+
+    real_pool = gs.training_pool
+    monkeypatch.setattr(gs, "training_pool", recorded_pool)
     at = open_page(PAGE)
+    # Off until asked: a visit that never opens the tab must not render the pool.
+    assert at.toggle(key="stk_nearest").value is False
+    assert "The nearest training caption" not in shown(at, "markdown") and not pools
+    at.toggle(key="stk_nearest").set_value(True).run()
+    assert not at.exception and not at.error, shown(at, "error")
     text = shown(at, "markdown")
     assert "The nearest training caption" in text and "Is it a copy?" in text
     assert "Not a copy" in text or "Possibly a copy" in text
     assert "its training image" in image_captions(at)
+    assert len(pools) == 1  # the one run with the toggle on
 
 
 def test_noise_slider_and_seed_are_accepted(published):
@@ -320,6 +334,35 @@ def test_nearest_caption_and_copy_checks_on_a_small_pool():
     assert not checks[2].copy and checks[2].rms > COPY_RMS
     assert "Not a copy" in gs.copy_verdict(checks[2])
     assert 0 <= checks[2].closer_real <= 1
+
+
+def test_captioned_pictures_pool_holds_the_training_groups_only():
+    from hub_models.captiondata import CaptionSet
+
+    model = tiny_model()
+    captions = ("red circle", "blue square", "green cross", "a yellow box", "red disc",
+                "purple triangle", "orange circle", "a blue diamond", "big red box")  # fmt: skip
+    generator = torch.Generator().manual_seed(0)
+    pictures = CaptionSet(
+        name="tiny",
+        pixels=torch.randint(0, 256, (18, 3, 16, 16), dtype=torch.uint8, generator=generator),
+        image_group=torch.arange(18) % len(captions),  # two pictures per caption
+        captions=captions,
+        phrasings=tuple((c,) for c in captions),
+        test_groups=torch.tensor([1, 4, 7]),
+    )
+    pool = gs.caption_set_pool(pictures)
+    train = pictures.image_index("train")
+    assert torch.equal(pool.images, pictures.pixels[train])  # no test group's picture
+    assert sorted(pool.captions) == sorted(captions[g] for g in pictures.train_groups.tolist())
+    assert len(pool.real_nearest) == len(pictures.image_index("test"))  # test groups calibrate
+    found = gs.nearest_caption(model, "tiny-captioned", pool, "green cross")
+    assert found.caption == "green cross"
+    assert found.similarity == pytest.approx(1.0, abs=1e-5)
+    assert torch.allclose(found.image, pictures.images(torch.tensor([2]))[0])  # its picture
+    checks = gs.copy_checks(pool, pictures.images(train[[0, 5]]))
+    assert [c.index for c in checks] == [0, 5]
+    assert all(c.rms < 1e-6 and c.copy for c in checks)
 
 
 def test_page_logic_leaves_process_wide_state_alone():
