@@ -12,6 +12,14 @@ pose. PG2 does it in two stages:
 - Stage II: a second U-Net from the source image and the Stage-I image predicts a difference
   map added to Stage I, trained with the same masked L1 plus an adversarial loss from a
   discriminator that judges (source, image) pairs, so that it has to keep the person's look.
+- With ``warp_source`` (the published model), both stages also read the source warped limb by
+  limb to the target pose (``warp_limbs``, the piecewise-affine baseline below): Deformable
+  GAN's deformable skip connections (Siarohin et al., CVPR 2018), applied to the pixels rather
+  than to the encoder's features. Plain PG2 has to move the person across the picture through
+  its bottleneck and draws a blurred figure; the warp puts the source's texture where the
+  target's limbs are, and the network learns what the warp cannot do (a figure that turned,
+  a limb in front of another, the parts the source hid). It needs the source's keypoints,
+  which the renderer gives (and a keypoint regressor would for a picture).
 
 Why PG2 rather than PATN (Zhu et al., CVPR 2019): PATN conditions on the source pose as well
 (a user's own picture would first need a keypoint estimate), runs nine two-stream attention
@@ -834,7 +842,7 @@ FAMILY = Family(
     sample=sample,
     models=(PublishedModel("pose-figures", "PG2 pose transfer on rendered figures, 64x64"),),
     datasets=(FIGURES,),
-    papers=("https://arxiv.org/abs/1705.09368",),
+    papers=("https://arxiv.org/abs/1705.09368", "https://arxiv.org/abs/1801.00055"),
     metric_names=METRIC_NAMES,
     protocol=PROTOCOL,
     intended_use=INTENDED_USE,
