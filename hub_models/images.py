@@ -387,7 +387,7 @@ FAMILY = Family(
                 f"{vendor.title} (emoji-faces, emoji-all)",
                 f"{vendor.install.split()[-1]}, drawn at 32x32 by hub_models/emojidata.py",
                 vendor.licence,
-                vendor.attribution + ".",
+                vendor.attribution.rstrip(".") + ".",
             )
             for vendor in VENDORS.values()
         ),
