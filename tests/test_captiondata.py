@@ -22,7 +22,9 @@ from hub_models.shapesdata import tokenize
 from hub_models.stackgan import (
     EMOJI_MATCHER,
     EMOJI_TEXT_ENCODER,
+    MATCHER,
     METRIC_NAMES,
+    TEXT_ENCODER,
     StackGAN,
     StackGANConfig,
     encode_captions,
@@ -34,6 +36,7 @@ from training.stackgan import (
     OWN_ENCODER_STEPS,
     OWN_TEXT_ENCODER,
     StackGANTrainer,
+    auxiliary_names,
     load_data,
     train_text_image,
 )
@@ -353,12 +356,19 @@ def test_a_tiny_emoji_run_end_to_end(emoji, emoji_auxiliary, tmp_path):
     assert sample(model, 2, 0).shape == (2, 3, RESOLUTION, RESOLUTION)
 
 
-def test_an_emoji_run_refuses_shapes_graders_and_unpublished_names(emoji_auxiliary):
+def test_an_emoji_run_refuses_shapes_graders_and_unknown_names(emoji_auxiliary):
     root, _ = emoji_auxiliary
     emoji_tiny = {**TINY, "dataset": "emoji"}
     with pytest.raises(ValueError, match="attribute grader reads shape scenes only"):
         load_data(StackGANConfig(**{**emoji_tiny, "attributes": str(root / EMOJI_MATCHER)}))
-    with pytest.raises(ValueError, match="not published"):
-        load_data(StackGANConfig(**{**emoji_tiny, "text_encoder": "stackgan-shapes-text-encoder"}))
+    # The config's defaults name the shapes models: an emoji run reads the emoji ones instead.
+    defaults = StackGANConfig(**{**emoji_tiny, "text_encoder": TEXT_ENCODER, "matcher": MATCHER})
+    assert auxiliary_names(defaults, "emoji") == {
+        "text_encoder": EMOJI_TEXT_ENCODER,
+        "matcher": EMOJI_MATCHER,
+        "attributes": "",
+    }
+    with pytest.raises(ValueError, match="neither a folder nor one of"):
+        load_data(StackGANConfig(**{**emoji_tiny, "text_encoder": "stackgan-cats-text-encoder"}))
     with pytest.raises(ValueError, match="reads emoji captions but this run reads shapes"):
         load_data(StackGANConfig(**{**TINY, "text_encoder": str(root / EMOJI_TEXT_ENCODER)}))
