@@ -49,6 +49,8 @@ EXAMPLE_CAPTIONS: dict[str, dict[str, str]] = {  # dataset -> button label -> ca
         "Grinning face": "grinning face",
         "Red heart": "red heart",
         "Cat face": "cat face",
+        # A test caption: no picture of it was trained on, but both words were.
+        "Held-out name": "blue square",
     },
 }
 # "red" -> "blue" and back: the edit the page suggests keeps everything but one colour.

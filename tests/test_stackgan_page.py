@@ -385,6 +385,20 @@ def test_every_example_caption_is_read_without_problems_or_unknown_words():
         assert unknown == (["fluffy"] if label == "Unknown word" else []), label
 
 
+def test_the_emoji_examples_are_known_words_and_one_is_a_held_out_name():
+    from hub_models import captiondata
+    from hub_models.stackgan import EMOJI_TEXT_ENCODER, FAMILY
+
+    folder = next(m for m in FAMILY.auxiliary if m.name == EMOJI_TEXT_ENCODER).snapshot
+    vocabulary = textenc.TextImageModel.load_folder(folder).config.vocabulary
+    known = textenc.vocabulary_index(vocabulary)
+    bound = captiondata.TEST_SHARE * 2**64  # the test set: the lowest share of split keys
+    for label, caption in gs.EXAMPLE_CAPTIONS["emoji"].items():
+        assert all(word in known for word in caption.split()), label
+        held_out = captiondata.split_key(caption) < bound
+        assert held_out == (label == "Held-out name"), label
+
+
 # -- benchmarks -------------------------------------------------------------------------------
 
 
