@@ -49,7 +49,7 @@ from torch import nn
 
 from hub_models import figuredata as fd
 from hub_models.base import HubBundle, require_positive
-from hub_models.blocks import DCGANDiscriminator, init_dcgan
+from hub_models.blocks import DCGANDiscriminator, ProjectionDiscriminator, init_dcgan
 from hub_models.family import AuxiliaryModel, Dataset, Family, PublishedModel
 from hub_models.imagedata import DataError, to_tensor
 from hub_models.objectives import check_objective
@@ -59,6 +59,9 @@ PCK_ALPHA = 0.1  # PCK@0.1: within 10 % of the figure's bounding box (its longer
 SSIM_WINDOW, SSIM_SIGMA = 11, 1.5  # Wang et al.'s Gaussian window
 NEUTRAL_POSE = fd.Pose()  # standing, facing the camera: the source of an animated identity
 METHODS = ("final", "stage1", "copy", "warp")  # the model, and the three baselines
+DISCRIMINATORS = ("dcgan", "spectral")
+# What Stage I is built from: a model whose Stage I is copied must agree on these.
+STAGE1_FIELDS = ("resolution", "width", "levels", "fc_dim", "res_blocks", "warp_source")
 VIEW_SPLITS = ("all", "same_view", "turned")
 
 METHOD_TITLES = {
@@ -143,6 +146,16 @@ class PoseConfig:
     refine_levels: int = 3  # Stage II has no bottleneck layer and is shallower, as in PG2
     res_blocks: int = 1  # residual blocks per level, in both U-Nets
     d_width: int = 16
+    # "dcgan": PG2's discriminator, with batch norm. "spectral": spectral norm on every layer
+    # and no batch norm (hub_models/blocks.ProjectionDiscriminator, unconditional). D judges
+    # the real and the generated batch in separate passes, so a batch-normed D can tell them
+    # apart by their batch statistics, and Stage II learns to shift those (coloured noise over
+    # the figure) rather than to draw the person.
+    discriminator: str = "dcgan"
+    # PG2's second phase: Stage I copied from this trained model (a run folder, or the name of
+    # a published pose model) and frozen; the run trains Stage II and D only. "" trains both
+    # stages together from the start.
+    stage1_from: str = ""
     # Both stages also see the source warped limb by limb to the target pose (warp_limbs):
     # the pixel-level form of Deformable GAN's deformable skip connections (Siarohin et al.,
     # CVPR 2018). A U-Net's skips sit where the source was, not where the target is; the
@@ -175,6 +188,11 @@ class PoseConfig:
         _check_levels(self.resolution, self.refine_levels, "refine_levels")
         if self.fc_dim < 0:
             raise ValueError("fc_dim must be >= 0 (0: no fully connected bottleneck)")
+        if self.discriminator not in DISCRIMINATORS:
+            raise ValueError(
+                f"discriminator must be one of {', '.join(DISCRIMINATORS)}, not "
+                f"{self.discriminator!r}"
+            )
         check_objective(self.objective)
 
     @property
@@ -329,10 +347,15 @@ class PosePG2(HubBundle):
         nn.init.zeros_(self.stage2.head.weight)
         nn.init.zeros_(self.stage2.head.bias)
         # D judges (source, image) pairs: a copy of the source is not the person in the pose.
-        self.discriminator = DCGANDiscriminator(
-            width=c.d_width, resolution=c.resolution, channels=6
-        )
-        init_dcgan(self.discriminator)
+        if c.discriminator == "dcgan":
+            self.discriminator = DCGANDiscriminator(
+                width=c.d_width, resolution=c.resolution, channels=6
+            )
+            init_dcgan(self.discriminator)
+        else:  # no batch statistics anywhere in D, minibatch standard deviation included
+            self.discriminator = ProjectionDiscriminator(
+                width=c.d_width, resolution=c.resolution, channels=6, mbstd=False
+            )
 
     def _inputs(self, *parts: torch.Tensor, warped: torch.Tensor | None) -> torch.Tensor:
         if self.config.warp_source:

@@ -300,6 +300,33 @@ def test_a_tiny_run_through_the_shared_loop(tmp_path):
     assert trainer.sample_formats() == [".gif", ".png"]
 
 
+def test_a_second_phase_run_keeps_the_copied_stage1_and_trains_stage2(tmp_path):
+    # PG2's second phase: Stage I copied from a trained run and frozen, Stage II and D train.
+    first = train(tiny_trainer(), PoseConfig(**TINY), RunOptions(out=tmp_path / "a", preset="tiny"))
+    donor = PosePG2.load_folder(first)
+    config = PoseConfig(**{**TINY, "stage1_from": str(first), "discriminator": "spectral"})
+    second = PosePG2.load_folder(
+        train(tiny_trainer(), config, RunOptions(out=tmp_path / "b", preset="tiny"))
+    )
+    for name, weight in donor.stage1.state_dict().items():
+        assert torch.equal(weight, second.stage1.state_dict()[name]), name
+    changed = [
+        name
+        for name, weight in second.stage2.state_dict().items()
+        if not torch.equal(weight, donor.stage2.state_dict()[name])
+    ]
+    assert changed  # Stage II was trained (it starts from its own init, then two steps)
+    assert not any("BatchNorm" in type(m).__name__ for m in second.discriminator.modules())
+
+    wider = PoseConfig(**{**TINY, "width": 8, "stage1_from": str(first)})
+    with pytest.raises(ValueError, match="width 4 there, 8 here"):
+        tiny_trainer().build(wider, None)
+    with pytest.raises(ValueError, match="neither a folder nor one of"):
+        tiny_trainer().build(PoseConfig(**{**TINY, "stage1_from": "pose-cats"}), None)
+    with pytest.raises(ValueError, match="discriminator must be one of"):
+        PoseConfig(**{**TINY, "discriminator": "patch"})
+
+
 def test_a_tiny_regressor_training_writes_a_loadable_folder(tmp_path):
     config = KeypointConfig(**TINY_REGRESSOR)
     metrics = train_regressor(config, tmp_path)

@@ -35,6 +35,7 @@ from hub_models.pose import (
     FAMILY,
     METHODS,
     REGRESSOR,
+    STAGE1_FIELDS,
     KeypointConfig,
     KeypointRegressor,
     PoseConfig,
@@ -168,10 +169,28 @@ class Trainer(BaseTrainer):
         # Resolved now, so that a missing regressor stops the run before training, not after.
         return PoseData(config, self.keypoint_regressor())
 
+    def build(self, config: PoseConfig, data: PoseData) -> PosePG2:
+        model = PosePG2(config)
+        if config.stage1_from:
+            donor = stage1_donor(config.stage1_from)
+            differ = [f for f in STAGE1_FIELDS if getattr(donor.config, f) != getattr(config, f)]
+            if differ:
+                raise ValueError(
+                    f"{config.stage1_from}'s Stage I is not this config's: "
+                    + ", ".join(
+                        f"{f} {getattr(donor.config, f)!r} there, {getattr(config, f)!r} here"
+                        for f in differ
+                    )
+                )
+            model.stage1.load_state_dict(donor.stage1.state_dict())
+        return model
+
     def optimizers(self, model: PosePG2) -> dict[str, torch.optim.Optimizer]:
         c = model.config
         betas = (c.beta1, c.beta2)
-        generators = [*model.stage1.parameters(), *model.stage2.parameters()]
+        generators = [*model.stage2.parameters()]
+        if not c.stage1_from:  # a copied Stage I stays as it was trained
+            generators += model.stage1.parameters()
         return {
             "g": torch.optim.Adam(generators, lr=c.lr_g, betas=betas),
             "d": torch.optim.Adam(model.discriminator.parameters(), lr=c.lr_d, betas=betas),
@@ -185,8 +204,10 @@ class Trainer(BaseTrainer):
             data.train, c.batch_size, ctx, c.warp_source
         )
 
-        coarse = model.coarse(source, pose, warped)
-        loss_stage1 = pose_mask_l1(coarse, target, mask, c.w_mask)
+        frozen = bool(c.stage1_from)
+        with torch.set_grad_enabled(not frozen):
+            coarse = model.coarse(source, pose, warped)
+            loss_stage1 = pose_mask_l1(coarse, target, mask, c.w_mask)
         final = model.refine(source, coarse.detach(), warped)  # Stage II never changes Stage I
 
         loss_d = discriminator_loss(
@@ -196,7 +217,9 @@ class Trainer(BaseTrainer):
 
         loss_stage2 = pose_mask_l1(final, target, mask, c.w_mask)
         adversarial = generator_loss(c.objective, model.judge(source, final))
-        loss_g = c.w_stage1 * loss_stage1 + c.w_stage2 * loss_stage2 + c.w_adv * adversarial
+        loss_g = c.w_stage2 * loss_stage2 + c.w_adv * adversarial
+        if not frozen:
+            loss_g = loss_g + c.w_stage1 * loss_stage1
         ctx.update(optimizers["g"], loss_g)
         return {
             "l1_stage1": loss_stage1.item(),
@@ -227,6 +250,21 @@ class Trainer(BaseTrainer):
 
 
 # -- one step ----------------------------------------------------------------------------------
+
+
+def stage1_donor(name_or_folder: str) -> PosePG2:
+    """The model a second-phase run copies Stage I from: a run folder, or a published pose
+    model's name."""
+    if Path(name_or_folder).is_dir():
+        return PosePG2.load_folder(name_or_folder)
+    names = [m.name for m in FAMILY.models]
+    if name_or_folder not in names:
+        raise ValueError(
+            f"stage1_from: {name_or_folder!r} is neither a folder nor one of {', '.join(names)}"
+        )
+    published = FAMILY.model(name_or_folder)
+    model, _ = hub.load(PosePG2, published.repo_id, published.snapshot)
+    return model
 
 
 def training_batch(pairs: PosePairs, batch_size: int, ctx: StepContext, warp: bool = False):
