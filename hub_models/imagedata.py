@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageFont, UnidentifiedImageError
 
 from hub_models.family import Dataset
 
@@ -414,6 +414,15 @@ def grid(images: torch.Tensor, columns: int | None = None, pad: int = 2, scale: 
         top, left = pad + r * (h + pad), pad + col * (w + pad)
         canvas[top : top + h, left : left + w] = array[i]
     return to_pil(canvas, scale)
+
+
+def text_font(size: int, mono: bool = False) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """DejaVu (Latin, Greek, Cyrillic: "Åland", "Türkiye") where installed, else Pillow's own
+    font, whose few glyphs draw most accented letters as boxes."""
+    try:
+        return ImageFont.truetype("DejaVuSansMono.ttf" if mono else "DejaVuSans.ttf", size)
+    except OSError:
+        return ImageFont.load_default(size)
 
 
 def png_bytes(picture: Image.Image) -> bytes:

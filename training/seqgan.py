@@ -20,8 +20,9 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
+from hub_models import imagedata
 from hub_models.seqgan import (
     SeqData,
     SeqGAN,
@@ -240,10 +241,7 @@ def render_lines(lines: list[str], columns: int = 32, size: int = 22) -> Image.I
     for line in lines:
         text = "".join(ch if ord(ch) < 0x250 else f"[U+{ord(ch):04X}]" for ch in line)
         shown.append(text if len(text) <= columns else text[: columns - 1] + "…")
-    try:
-        font = ImageFont.truetype("DejaVuSansMono.ttf", size)
-    except OSError:
-        font = ImageFont.load_default(size)
+    font = imagedata.text_font(size, mono=True)
     step = round(size * 1.45)
     width = round(size * 0.62 * columns) + 24
     image = Image.new("RGB", (width, step * len(shown) + 20), "white")

@@ -659,13 +659,16 @@ def caption_grid(model: StackGAN, captions: list[str], per_caption: int, seed: i
         imagedata.grid(pairs[start : start + per_row], columns=per_row, scale=scale).convert("RGB")
         for start in range(0, len(pairs), per_row)
     ]
+    font = imagedata.text_font(TEXT_HEIGHT - 3)
     measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
-    width = max([row.width for row in rows] + [int(measure.textlength(t)) + 8 for t in captions])
+    width = max(
+        [row.width for row in rows] + [int(measure.textlength(t, font=font)) + 8 for t in captions]
+    )
     canvas = Image.new("RGB", (width, sum(r.height + TEXT_HEIGHT for r in rows)), "white")
     draw = ImageDraw.Draw(canvas)
     top = 0
     for text, row in zip(captions, rows, strict=True):
-        draw.text((4, top + 1), text, fill="black")
+        draw.text((4, top + 1), text, fill="black", font=font)
         canvas.paste(row, (0, top + TEXT_HEIGHT))
         top += row.height + TEXT_HEIGHT
     return canvas
