@@ -61,7 +61,7 @@ ATTRIBUTE_ROWS = {
     "real_": "real renders (ceiling)",
 }
 FD_ROWS = (
-    "real renders of other training scenes (floor)",
+    "real pictures of other training captions (floor)",
     "pixel Gaussian (baseline)",
     "Stage-I, upsampled",
     "Stage-II",

@@ -770,7 +770,14 @@ FAMILY = Family(
     icon=":material/text_fields:",
     bundle=StackGAN,
     sample=sample,
-    models=(PublishedModel("stackgan-shapes", "StackGAN on captioned shapes, 32 -> 64"),),
+    models=(
+        PublishedModel("stackgan-shapes", "StackGAN on captioned shapes, 32 -> 64"),
+        PublishedModel(
+            "stackgan-emoji",
+            "StackGAN on emoji named by CLDR, every vendor, 32 -> 64",
+            EMOJI_RECIPE,
+        ),
+    ),
     datasets=(
         Dataset(
             "captioned shapes (1-3 coloured shapes with relations, captions from a grammar)",
