@@ -98,7 +98,8 @@ def verdicts(table: dict[str, dict[str, dict[str, float]]]) -> dict[str, bool]:
 def _number(value: float, percent: bool = False) -> str:
     if value != value:  # NaN: a split without pairs
         return "–"
-    return f"{value:.1%}" if percent else f"{value:.3f}"
+    # Four decimals: the methods that see the target pose differ in the fourth.
+    return f"{value:.1%}" if percent else f"{value:.4f}"
 
 
 def markdown(

@@ -417,14 +417,14 @@ def test_benchmark_verdicts_and_table():
     assert not bad["final_beats_all_baselines_on_mask_ssim"] and not bad["pck_final_at_least_0.9"]
     counts = {"all": 10, "same_view": 3, "turned": 7}
     text = markdown(good, counts, checks, 64, quick=True)
-    assert "| **PG2 final (Stage II)** | 0.950 | 0.950 | 0.950 | 0.750 |" in text
+    assert "| **PG2 final (Stage II)** | 0.9500 | 0.9500 | 0.9500 | 0.7500 |" in text
     assert "| real target renders (the regressor's ceiling) | – | – | – | – | – | – | 97.0% |" in (
         text
     )
     assert "3 in the same view, 7 with the figure turned" in text and "--quick" in text
     assert (
-        "all three baselines on mask-SSIM over all pairs: **yes** (0.950; the best baseline, "
-        "piecewise-affine limb warp: 0.940)" in text
+        "all three baselines on mask-SSIM over all pairs: **yes** (0.9500; the best baseline, "
+        "piecewise-affine limb warp: 0.9400)" in text
     )
     assert "at least 90%: **yes** (93.0%" in text
 
