@@ -124,8 +124,9 @@ class Trainer(BaseTrainer):
             "warp_source": True,
         },
         # The published model's first phase (the second: see the module docstring): 64x64,
-        # the config's defaults (2.8 M generator weights, 8,000 steps of 16 pairs). Measured on this project's 2-core CPU at nice 19, one torch thread,
-        # while two other training runs held both cores (load average 4.5): 0.65 s per step
+        # the config's defaults (2.8 M generator weights, 8,000 steps of 16 pairs). Measured
+        # on this project's 2-core CPU at nice 19, one torch thread, while two other training
+        # runs held both cores (load average 4.5): 0.65 s per step
         # (Stage I forward + backward 0.33 s of it), so 8,000 steps take ~87 min, plus ~1 min
         # to render the 6,000-pair pool and under a minute to evaluate: ~1.5 h, inside the two
         # hours with room to spare; an idle machine is faster. (Two threads under that load
