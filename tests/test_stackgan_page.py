@@ -336,21 +336,29 @@ def test_nearest_caption_and_copy_checks_on_a_small_pool():
     assert 0 <= checks[2].closer_real <= 1
 
 
-def test_captioned_pictures_pool_holds_the_training_groups_only():
+TINY_CAPTIONS = ("red circle", "blue square", "green cross", "a yellow box", "red disc",
+                 "purple triangle", "orange circle", "a blue diamond", "big red box")  # fmt: skip
+
+
+def tiny_caption_set():
+    """Nine captions with two random 16x16 pictures each; groups 1, 4 and 7 are the test set."""
     from hub_models.captiondata import CaptionSet
 
-    model = tiny_model()
-    captions = ("red circle", "blue square", "green cross", "a yellow box", "red disc",
-                "purple triangle", "orange circle", "a blue diamond", "big red box")  # fmt: skip
     generator = torch.Generator().manual_seed(0)
-    pictures = CaptionSet(
+    return CaptionSet(
         name="tiny",
         pixels=torch.randint(0, 256, (18, 3, 16, 16), dtype=torch.uint8, generator=generator),
-        image_group=torch.arange(18) % len(captions),  # two pictures per caption
-        captions=captions,
-        phrasings=tuple((c,) for c in captions),
+        image_group=torch.arange(18) % len(TINY_CAPTIONS),  # two pictures per caption
+        captions=TINY_CAPTIONS,
+        phrasings=tuple((c,) for c in TINY_CAPTIONS),
         test_groups=torch.tensor([1, 4, 7]),
     )
+
+
+def test_captioned_pictures_pool_holds_the_training_groups_only():
+    model = tiny_model()
+    captions = TINY_CAPTIONS
+    pictures = tiny_caption_set()
     pool = gs.caption_set_pool(pictures)
     train = pictures.image_index("train")
     assert torch.equal(pool.images, pictures.pixels[train])  # no test group's picture
@@ -439,21 +447,10 @@ def test_benchmark_grades_captioned_pictures_by_r_precision_and_both_stages():
     import dataclasses
 
     from benchmarks import stackgan as bench
-    from hub_models.captiondata import CaptionSet
 
     model = tiny_model()
     model.config = dataclasses.replace(model.config, dataset="emoji", eval_scenes=6)
-    captions = ("red circle", "blue square", "green cross", "a yellow box", "red disc",
-                "purple triangle", "orange circle", "a blue diamond", "big red box")  # fmt: skip
-    generator = torch.Generator().manual_seed(0)
-    pictures = CaptionSet(
-        name="tiny",
-        pixels=torch.randint(0, 256, (18, 3, 16, 16), dtype=torch.uint8, generator=generator),
-        image_group=torch.arange(18) % len(captions),
-        captions=captions,
-        phrasings=tuple((c,) for c in captions),
-        test_groups=torch.tensor([1, 4, 7]),
-    )
+    pictures = tiny_caption_set()
     graders = tiny_graders()
     graders.captions, graders.attributes = pictures, None
     results = bench.measure(model, graders)
