@@ -22,6 +22,7 @@ from hub_models.base import CheckpointError
 from hub_models.stackgan import (
     ABSENT,
     ATTRIBUTES,
+    AUXILIARY,
     FAMILY,
     MATCHER,
     METRIC_NAMES,
@@ -349,7 +350,7 @@ def test_auxiliary_models_train_into_loadable_folders(auxiliary):
         MATCHER: textenc.TextImageModel,
         ATTRIBUTES: AttributeClassifier,
     }
-    for spec in FAMILY.auxiliary:
+    for spec in AUXILIARY:  # the shapes models (the emoji ones: tests/test_captiondata.py)
         folder = root / spec.name
         for name in ("model.safetensors", "config.json", "README.md", "eval.json", "training.json"):
             assert (folder / name).is_file(), (spec.name, name)
