@@ -11,10 +11,11 @@ from hub_models.imagedata import DataError
 st.title(gp.FAMILY.title)
 st.write(
     "Pick a person and a target pose: PG2 draws the person in that pose from one picture of "
-    "them and the pose's 18 keypoints. Stage I draws a coarse picture; Stage II adds the "
-    "details, trained against a discriminator that judges whether the picture shows the same "
-    "person. The people are drawn by this project's renderer, so the renderer's own picture of "
-    "the person in the pose shows what the answer should be."
+    "them and the pose's 18 keypoints. Both stages also see the source cut limb by limb and "
+    "moved into the pose (the limb warp shown beside them). Stage I draws a coarse picture; "
+    "Stage II adds the details, trained against a discriminator that judges whether the "
+    "picture shows the same person. The people are drawn by this project's renderer, so the "
+    "renderer's own picture of the person in the pose shows what the answer should be."
 )
 
 SHARED = {  # what a link to this page reproduces

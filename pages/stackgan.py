@@ -15,8 +15,9 @@ st.write(
     "reads the sketch and the caption again and refines it at twice the side (Zhang et al. "
     "2017). A text encoder this gallery trained turns the caption into a vector; conditioning "
     "augmentation samples the generator's condition from a Gaussian around it, so one caption "
-    "gives a family of pictures. The published model draws scenes of coloured shapes, whose "
-    "captions say exactly what should be there."
+    "gives a family of pictures. The featured model draws scenes of coloured shapes, whose "
+    "captions say exactly what should be there; a second one draws emoji from their CLDR names "
+    "(still colour blobs after an hour of CPU training: its card has the numbers)."
 )
 SHARED = {  # what a link to this page reproduces
     "stk_caption": str,
