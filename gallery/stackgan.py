@@ -302,10 +302,9 @@ def caption_set_pool(pictures: captiondata.CaptionSet) -> TrainingPool:
     """The training groups of captioned pictures as a pool: one caption per group, shown with
     the group's first picture, and every picture of those groups for the copy check. The test
     groups' pictures calibrate the check: real pictures the model never trained on."""
-    train = pictures.image_index("train")
-    first_picture: dict[int, int] = {}  # group -> its first picture's position in the pool
-    for position, group in enumerate(pictures.image_group[train].tolist()):
-        first_picture.setdefault(group, position)
+    train = pictures.image_index("train")  # sorted, so a picture's place in it is a search
+    groups = pictures.train_groups
+    caption_image = torch.searchsorted(train, pictures.first_index(groups))
     images = pictures.pixels[train]
     # At most REFERENCE_SIZE test pictures, spread over the test set, as for the shapes: the
     # percentile needs no more, and emoji hold over a thousand.
@@ -313,9 +312,9 @@ def caption_set_pool(pictures: captiondata.CaptionSet) -> TrainingPool:
     test = test[:: max(1, len(test) // REFERENCE_SIZE)][:REFERENCE_SIZE]
     rms, _ = nearest_pixels(pictures.images(test), images)
     return TrainingPool(
-        [pictures.captions[group] for group in first_picture],
+        [pictures.captions[group] for group in groups.tolist()],
         images,
-        torch.tensor(list(first_picture.values()), dtype=torch.long),
+        caption_image,
         np.sort(rms.numpy()),
         CAPTIONED_POOL_NOTE,
     )

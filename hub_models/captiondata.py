@@ -93,12 +93,16 @@ class CaptionSet:
         groups = {"train": self.train_groups, "test": self.test_groups}[split]
         return torch.nonzero(torch.isin(self.image_group, groups)).flatten()
 
-    def first_images(self, groups: torch.Tensor) -> torch.Tensor:
-        """One picture per group (its first), e.g. the real picture of each test caption."""
+    def first_index(self, groups: torch.Tensor) -> torch.Tensor:
+        """(len(groups),) index of each group's first picture."""
         first = {}
         for i, g in enumerate(self.image_group.tolist()):
             first.setdefault(g, i)
-        return self.images(torch.tensor([first[g] for g in groups.tolist()], dtype=torch.long))
+        return torch.tensor([first[g] for g in groups.tolist()], dtype=torch.long)
+
+    def first_images(self, groups: torch.Tensor) -> torch.Tensor:
+        """One picture per group (its first), e.g. the real picture of each test caption."""
+        return self.images(self.first_index(groups))
 
     def test_captions(self, n: int | None = None) -> list[str]:
         """The fixed test captions (a prefix, when ``n`` is given)."""
