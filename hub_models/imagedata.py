@@ -172,6 +172,25 @@ def resize(images: np.ndarray, size: int) -> np.ndarray:
     return np.stack(out)
 
 
+def halve_resolution(images: torch.Tensor) -> torch.Tensor:
+    """(N, C, R, R) pictures averaged down to half the size and scaled back up: as soft as a
+    generator's output, at the same size."""
+    size = images.shape[-1]
+    return torch.nn.functional.interpolate(
+        torch.nn.functional.avg_pool2d(images, 2), size=(size, size), mode="bilinear"
+    )
+
+
+def blur_half(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """A grader's training augmentation: a random half of the batch through
+    ``halve_resolution``, and slight noise on all of it (pictures in [-1, 1]). Generated
+    pictures are softer than real ones, and a grader trained on real ones must read them all
+    the same."""
+    pick = (torch.rand(len(images), generator=generator) < 0.5)[:, None, None, None]
+    jitter = 0.03 * torch.randn(images.shape, generator=generator)
+    return (torch.where(pick, halve_resolution(images), images) + jitter).clamp(-1, 1)
+
+
 def to_tensor(images: np.ndarray, channels: int) -> torch.Tensor:
     """(N, H, W[, C]) uint8 -> (N, channels, H, W) float in [-1, 1]."""
     array = images if images.ndim == 4 else images[..., None]

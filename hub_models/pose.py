@@ -162,10 +162,18 @@ class PoseConfig:
     # warp puts the source's texture in place, and the network corrects what the warp gets
     # wrong (a turned figure, overlapping limbs). False is plain PG2.
     warp_source: bool = False
+    # A fine-tune: every weight (both stages and D) copied from this trained model of the
+    # same architecture (a run folder, or the name of a published pose model). "" starts
+    # from scratch.
+    init_from: str = ""
     objective: str = "nonsaturating"
     w_stage1: float = 1.0  # the masked L1 of Stage I
     w_stage2: float = 1.0  # the masked L1 of Stage II
     w_mask: float = 1.0  # L1 weight is (1 + w_mask * mask): PG2's pose-mask loss has 1
+    # ... + w_parts * part_mask: the target's limbs and head, a few pixels wide each, weigh
+    # little in a figure-wide mask and come out smeared, yet they carry the pose, and the
+    # head whether the figure faces the camera (which sets left and right).
+    w_parts: float = 0.0
     w_adv: float = 0.01  # Stage II's adversarial loss, beside an L1 of weight 1
     lr_g: float = 2e-4
     lr_d: float = 2e-4
@@ -209,6 +217,10 @@ class KeypointConfig:
     levels: int = 3  # below the stride-2 stem: 32 -> 4x4
     res_blocks: int = 1
     hidden_weight: float = 0.2  # hidden keypoints have exact positions: learn them, less
+    # Train on imagedata.blur_half of each batch (half of it at half the resolution, slight
+    # noise on all): a generator's pictures are softer than the renders, and the judge of
+    # their pose must not read softness as a different pose.
+    soften: bool = False
     lr: float = 1e-3
     steps: int = 3000
     batch_size: int = 32
@@ -626,11 +638,20 @@ def animate(
 
 
 def pose_mask_l1(
-    output: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, mask_weight: float = 1.0
+    output: torch.Tensor,
+    target: torch.Tensor,
+    mask: torch.Tensor,
+    mask_weight: float = 1.0,
+    parts: torch.Tensor | None = None,
+    parts_weight: float = 0.0,
 ) -> torch.Tensor:
     """PG2's pose-mask loss: mean |output - target| * (1 + mask_weight * mask), the mask
-    (N, 1, R, R) in [0, 1] covering the person in the target."""
-    return ((output - target).abs() * (1 + mask_weight * mask)).mean()
+    (N, 1, R, R) in [0, 1] covering the person in the target; with ``parts`` (the target's
+    ``part_mask``), ``parts_weight * parts`` more."""
+    weight = 1 + mask_weight * mask
+    if parts is not None:
+        weight = weight + parts_weight * parts
+    return ((output - target).abs() * weight).mean()
 
 
 def _gaussian_window(dtype: torch.dtype, device: torch.device) -> torch.Tensor:
@@ -746,6 +767,39 @@ def _segment_distance(p: torch.Tensor, a: torch.Tensor, d: torch.Tensor) -> torc
     return (p - a - t * d).abs()
 
 
+_LIMB_COLUMNS = list(zip(*WARP_LIMBS, strict=True))
+LIMB_START, LIMB_END = (torch.tensor(column) for column in _LIMB_COLUMNS[:2])
+LIMB_EXTEND, LIMB_RADIUS = (torch.tensor(c, dtype=torch.float64) for c in _LIMB_COLUMNS[2:])
+
+
+def _pixel_grid(resolution: int) -> torch.Tensor:
+    """(R, R) complex pixel centres x + iy."""
+    centres = torch.arange(resolution, dtype=torch.float64) + 0.5
+    return torch.complex(
+        centres[None, :].expand(resolution, resolution),
+        centres[:, None].expand(resolution, resolution),
+    )
+
+
+def _limb_scores(points: torch.Tensor, pixels: torch.Tensor, resolution: int):
+    """Each WARP_LIMBS bone of (N, 18) complex keypoints as (N, P, 1, 1) start and direction,
+    and (N, P, R, R) each pixel's distance from the bone (lengthened by its extension) over
+    the part's radius: at most 1 inside the part."""
+    start = points[:, LIMB_START, None, None]
+    direction = points[:, LIMB_END, None, None] - start
+    reach = direction * (1 + LIMB_EXTEND[None, :, None, None])
+    score = _segment_distance(pixels, start, reach) / (LIMB_RADIUS[:, None, None] * resolution)
+    return start, direction, score
+
+
+def part_mask(keypoints: torch.Tensor | np.ndarray, resolution: int = 64) -> torch.Tensor:
+    """(N, 1, R, R) float32: 1 on the limbs and the head of (N, 18, 2) keypoints (the warp's
+    parts: each bone, lengthened over the hand, foot or skull, and its radius), else 0."""
+    points = _complex(torch.as_tensor(keypoints, dtype=torch.float32))
+    _, _, score = _limb_scores(points, _pixel_grid(resolution), resolution)
+    return (score.amin(1, keepdim=True) <= 1).float()
+
+
 def source_background(source: torch.Tensor) -> torch.Tensor:
     """(N, 3, R, R) estimate of the empty background: each row the mean of its first and last
     pixel (the renderer's backgrounds are vertical gradients, and figures keep off the sides)."""
@@ -770,26 +824,14 @@ def warp_limbs(
     r = source.shape[-1]
     src = _complex(torch.as_tensor(source_keypoints, dtype=torch.float32))  # (N, 18)
     tgt = _complex(torch.as_tensor(target_keypoints, dtype=torch.float32))
-    centres = torch.arange(r, dtype=torch.float64) + 0.5
-    pixels = torch.complex(centres[None, :].expand(r, r), centres[:, None].expand(r, r))
-
-    # Limbs: (N, P, 1, 1) bones against (R, R) pixels.
-    start, end, extend, radius = (
-        torch.tensor(column, dtype=dtype)
-        for column, dtype in zip(
-            zip(*WARP_LIMBS, strict=True),
-            (torch.long, torch.long, torch.float64, torch.float64),
-            strict=True,
-        )
-    )
-    a_t, a_s = tgt[:, start, None, None], src[:, start, None, None]
-    d_t, d_s = tgt[:, end, None, None] - a_t, src[:, end, None, None] - a_s
+    pixels = _pixel_grid(r)
+    a_t, d_t, limb_score = _limb_scores(tgt, pixels, r)
+    a_s = src[:, LIMB_START, None, None]
+    d_s = src[:, LIMB_END, None, None] - a_s
     # Source bone / target bone, the target bone at least a pixel long.
     scale = d_s / (_unit(d_t) * d_t.abs().clamp_min(1.0))
     scale = scale * (MAX_LIMB_SCALE / scale.abs().clamp_min(MAX_LIMB_SCALE))  # cap the zoom
     limb_from = a_s + (pixels - a_t) * scale
-    reach = d_t * (1 + extend[None, :, None, None])
-    limb_score = _segment_distance(pixels, a_t, reach) / (radius[None, :, None, None] * r)
 
     # Torso: the spine's frame (along, across) in the target, mapped to the source's.
     def frame(points: torch.Tensor):

@@ -172,6 +172,32 @@ def test_pose_mask_l1_weighs_the_person_twice():
     assert float(pose.pose_mask_l1(output, target, mask, mask_weight=0)) == pytest.approx(0.75)
 
 
+def test_pose_mask_l1_adds_the_parts_weight_where_the_limbs_are():
+    output = torch.zeros(1, 1, 1, 2)
+    target = torch.tensor([[[[1.0, 0.5]]]])
+    mask = torch.tensor([[[[1.0, 0.0]]]])
+    parts = torch.tensor([[[[1.0, 1.0]]]])
+    # (1 * (1 + 1 + 3) + 0.5 * (1 + 0 + 3)) / 2 pixels
+    loss = pose.pose_mask_l1(output, target, mask, 1.0, parts, parts_weight=3.0)
+    assert float(loss) == pytest.approx(3.5)
+    assert float(pose.pose_mask_l1(output, target, mask, 1.0, parts, 0.0)) == pytest.approx(1.25)
+
+
+def test_the_part_mask_covers_the_drawn_limbs_and_head_and_little_else():
+    person = fd.identity(fd.identities("test")[0])
+    raised = fd.Pose(r_shoulder_abd=90.0, r_elbow=0.0)
+    points, _ = fd.keypoints(person, raised)
+    parts = pose.part_mask(points[None])
+    assert parts.shape == (1, 1, 64, 64) and set(parts.unique().tolist()) == {0.0, 1.0}
+    for joint in (fd.NOSE, fd.R_ELBOW, fd.R_WRIST, fd.L_WRIST, fd.R_KNEE, fd.L_ANKLE):
+        x, y = (int(v) for v in points[joint])
+        assert parts[0, 0, y, x] == 1, fd.KEYPOINTS[joint]
+    figure = torch.from_numpy(fd.figure_mask(person, raised))
+    assert parts.mean() < 0.2  # the parts, not the picture
+    assert (parts[0, 0] * figure).sum() > 0.5 * figure.sum()  # most of the figure is limbs/head
+    assert parts[0, 0, :4, :4].sum() == 0  # a corner is background
+
+
 def test_ssim_is_wang_et_al_one_on_itself_and_drops_with_noise():
     target = pose.images_from_renders(fd.render_pairs(2, "test", seed=0).target).double()
     g = torch.Generator().manual_seed(0)
@@ -268,6 +294,14 @@ def test_one_step_updates_both_generators_and_d():
     assert one_step(PoseConfig(**TINY)) == {"stage1", "stage2", "discriminator"}
 
 
+def test_a_parts_weighted_step_updates_both_generators_and_d():
+    assert one_step(PoseConfig(**{**TINY, "w_parts": 3.0})) == {
+        "stage1",
+        "stage2",
+        "discriminator",
+    }
+
+
 def test_stage2_and_d_never_reach_stage1():
     """With Stage I's own loss off, nothing changes it: Stage II trains on a detached input."""
     assert one_step(PoseConfig(**{**TINY, "w_stage1": 0.0})) == {"stage2", "discriminator"}
@@ -327,10 +361,23 @@ def test_a_second_phase_run_keeps_the_copied_stage1_and_trains_stage2(tmp_path):
         PoseConfig(**{**TINY, "discriminator": "patch"})
 
 
+def test_a_fine_tune_starts_from_every_weight_of_its_donor(tmp_path):
+    first = train(tiny_trainer(), PoseConfig(**TINY), RunOptions(out=tmp_path / "a", preset="tiny"))
+    donor = PosePG2.load_folder(first)
+    config = PoseConfig(**{**TINY, "init_from": str(first)})
+    built = tiny_trainer().build(config, None)
+    for name, weight in donor.state_dict().items():
+        assert torch.equal(weight, built.state_dict()[name]), name
+    with pytest.raises(ValueError, match=r"init_from: .* is another architecture"):
+        tiny_trainer().build(PoseConfig(**{**TINY, "init_from": str(first), "width": 8}), None)
+    with pytest.raises(ValueError, match="init_from: 'pose-cats' is neither a folder"):
+        tiny_trainer().build(PoseConfig(**{**TINY, "init_from": "pose-cats"}), None)
+
+
 def test_a_tiny_regressor_training_writes_a_loadable_folder(tmp_path):
     config = KeypointConfig(**TINY_REGRESSOR)
     metrics = train_regressor(config, tmp_path)
-    assert set(metrics) == {"pck_real", "pck_mean_pose", "mean_error_px"}
+    assert set(metrics) == {"pck_real", "pck_real_softened", "pck_mean_pose", "mean_error_px"}
     assert 0 <= metrics["pck_real"] <= 1 and metrics["mean_error_px"] > 0
     loaded = KeypointRegressor.load_folder(tmp_path)
     assert loaded.config == config
@@ -339,6 +386,7 @@ def test_a_tiny_regressor_training_writes_a_loadable_folder(tmp_path):
     assert json.loads((tmp_path / "eval.json").read_text()) == metrics
     card = (tmp_path / "README.md").read_text()
     assert REGRESSOR.repo_id in card and "## Intended use" in card
+    assert "half of each training batch was shown at half the resolution" in card.lower()
     points = REGRESSOR.sample(loaded, 3, 0)
     assert points.shape == (3, 18, 2) and torch.isfinite(points).all()
     assert (points >= 0).all() and (points <= 64).all()  # soft-argmax stays inside

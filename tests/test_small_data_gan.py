@@ -55,6 +55,19 @@ def test_translation_moves_content_and_cutout_blanks_a_square():
 # -- the discriminator's pieces --------------------------------------------------------------
 
 
+def test_graders_see_half_of_each_batch_softened():
+    flat = torch.full((2, 3, 8, 8), 0.25)
+    assert torch.allclose(imagedata.halve_resolution(flat), flat)  # nothing to soften
+    edges = torch.zeros(64, 1, 8, 8)
+    edges[..., ::2] = 1.0  # one-pixel stripes: halving averages them to grey
+    softened = imagedata.blur_half(edges, torch.Generator().manual_seed(0))
+    assert softened.shape == edges.shape
+    grey = (softened - 0.5).abs().amax((1, 2, 3)) < 0.2
+    assert 20 < int(grey.sum()) < 44  # about half of the batch
+    again = imagedata.blur_half(edges, torch.Generator().manual_seed(0))
+    assert torch.equal(softened, again)
+
+
 def test_minibatch_std_adds_one_channel_that_sees_the_spread_of_the_batch():
     layer = MinibatchStd(group=4)
     same = torch.ones(8, 5, 4, 4)

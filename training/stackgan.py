@@ -851,16 +851,6 @@ def _train_captions_text_image(
     return metrics
 
 
-def blur_half(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Halve then restore the resolution of a random half of the batch, and add slight noise:
-    generated pictures are softer than renders, and a grader must read them all the same."""
-    size = images.shape[-1]
-    soft = F.interpolate(F.avg_pool2d(images, 2), size=(size, size), mode="bilinear")
-    pick = (torch.rand(len(images), generator=generator) < 0.5)[:, None, None, None]
-    jitter = 0.03 * torch.randn(images.shape, generator=generator)
-    return (torch.where(pick, soft, images) + jitter).clamp(-1, 1)
-
-
 def train_attributes(
     out: Path, eval_scenes: int = AUX_EVAL_SCENES, **overrides
 ) -> dict[str, float]:
@@ -874,7 +864,7 @@ def train_attributes(
         images, scenes, _ = draw_pairs(
             config.batch_size, g, config.resolution, config.held_out_share
         )
-        return attribute_loss(model, blur_half(images, g), scene_targets(scenes))
+        return attribute_loss(model, imagedata.blur_half(images, g), scene_targets(scenes))
 
     began = fit_auxiliary(model, config, batch_loss)
     metrics = {}
