@@ -138,6 +138,16 @@ class EfficientNetLite0(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self._fc(self.pooled(x))  # (B, 1000) ImageNet logits
 
+    def early(self, x: torch.Tensor, blocks: int = 3) -> list[torch.Tensor]:
+        """The stem's and the first ``blocks`` blocks' feature maps of normalised images (any
+        size): the edges and textures that a perceptual loss compares."""
+        x = F.relu6(self._bn0(self._conv_stem(x)))
+        maps = [x]
+        for block in self._blocks[:blocks]:
+            x = block(x)
+            maps.append(x)
+        return maps
+
 
 def _package_file(package: str, relative: str, install: str) -> Path:
     """A data file of an installed package, found without importing (running) the package."""
@@ -205,6 +215,35 @@ def prepare(images: torch.Tensor) -> torch.Tensor:
             x, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", antialias=True, align_corners=False
         )
     return ((x - INPUT_MEAN) / INPUT_STD).contiguous(memory_format=torch.channels_last)
+
+
+def perceptual_l1(
+    net: EfficientNetLite0,
+    output: torch.Tensor,
+    target: torch.Tensor,
+    upscale: int = 2,
+    blocks: int = 1,
+) -> torch.Tensor:
+    """A perceptual loss (Johnson et al. 2016): the mean L1 distance between the early feature
+    maps (``EfficientNetLite0.early``) of two batches in [-1, 1], each map's distance averaged
+    over its elements, summed over the maps. Gradients reach ``output``; ``net`` stays
+    frozen. By default the stem and the first block, the edges and small textures: PATN's
+    perceptual loss reads VGG-19's first block (conv1_2). Small pictures are enlarged
+    ``upscale`` times first: the stem halves them, and a 64x64 figure's limbs are 2 pixels
+    wide."""
+
+    def normalised(images: torch.Tensor) -> torch.Tensor:
+        x = (images.float() + 1) / 2
+        if upscale != 1:
+            x = F.interpolate(x, scale_factor=upscale, mode="bilinear", align_corners=False)
+        return ((x - INPUT_MEAN) / INPUT_STD).contiguous(memory_format=torch.channels_last)
+
+    with torch.no_grad():
+        wanted = net.early(normalised(target), blocks)
+    return sum(
+        (got - want).abs().mean()
+        for got, want in zip(net.early(normalised(output), blocks), wanted, strict=True)
+    )
 
 
 @torch.inference_mode()

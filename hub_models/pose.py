@@ -174,6 +174,9 @@ class PoseConfig:
     # little in a figure-wide mask and come out smeared, yet they carry the pose, and the
     # head whether the figure faces the camera (which sets left and right).
     w_parts: float = 0.0
+    # PATN's perceptual loss, on EfficientNet-Lite0's early feature maps (effnet.perceptual_l1),
+    # for both stages: L1 alone averages what it is unsure of into a blur.
+    w_perceptual: float = 0.0
     w_adv: float = 0.01  # Stage II's adversarial loss, beside an L1 of weight 1
     lr_g: float = 2e-4
     lr_d: float = 2e-4

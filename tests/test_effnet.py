@@ -132,3 +132,19 @@ def test_fd_effnet_is_zero_for_a_set_and_itself_and_large_against_noise():
     assert same["precision"] == same["recall"] == same["coverage"] == 1.0
     against_noise = effnet.prdc_effnet(cats, noise, k=3)
     assert against_noise["precision"] == 0.0 and against_noise["coverage"] == 0.0
+
+
+def test_the_perceptual_loss_is_zero_on_itself_prefers_sharp_and_trains_only_its_input():
+    net = effnet.load_effnet()
+    cats = crops("chelsea", 4, seed=0)
+    blurred = torch.nn.functional.avg_pool2d(cats, 3, 1, 1)
+    shifted = torch.roll(cats, 8, dims=-1)
+    assert float(effnet.perceptual_l1(net, cats, cats)) == 0.0
+    assert float(effnet.perceptual_l1(net, blurred, cats)) > 0
+    assert float(effnet.perceptual_l1(net, blurred, cats)) < float(
+        effnet.perceptual_l1(net, shifted, cats)
+    )
+    output = blurred.clone().requires_grad_(True)
+    effnet.perceptual_l1(net, output, cats).backward()
+    assert output.grad is not None and output.grad.abs().sum() > 0
+    assert all(p.grad is None for p in net.parameters())  # the net stays frozen

@@ -302,6 +302,11 @@ def test_a_parts_weighted_step_updates_both_generators_and_d():
     }
 
 
+def test_a_perceptual_step_updates_both_generators_and_d():
+    updated = one_step(PoseConfig(**{**TINY, "w_perceptual": 0.1}))
+    assert updated == {"stage1", "stage2", "discriminator"}
+
+
 def test_stage2_and_d_never_reach_stage1():
     """With Stage I's own loss off, nothing changes it: Stage II trains on a detached input."""
     assert one_step(PoseConfig(**{**TINY, "w_stage1": 0.0})) == {"stage2", "discriminator"}

@@ -38,6 +38,7 @@ from PIL import Image
 from hub_models import figuredata as fd
 from hub_models import hub, imagedata
 from hub_models.base import CheckpointError
+from hub_models.effnet import EfficientNetLite0, load_effnet, perceptual_l1
 from hub_models.family import Family
 from hub_models.objectives import discriminator_loss, generator_loss
 from hub_models.pose import (
@@ -101,6 +102,7 @@ class PoseData:
 
     config: PoseConfig
     regressor: KeypointRegressor
+    perceptual: EfficientNetLite0 | None = None  # the frozen net of the perceptual loss
 
     @functools.cached_property
     def train(self) -> PosePairs:
@@ -182,7 +184,8 @@ class Trainer(BaseTrainer):
         if data_path is not None:
             raise ValueError("pose renders its own people: leave out --data")
         # Resolved now, so that a missing regressor stops the run before training, not after.
-        return PoseData(config, self.keypoint_regressor())
+        perceptual = load_effnet() if config.w_perceptual > 0 else None
+        return PoseData(config, self.keypoint_regressor(), perceptual)
 
     def build(self, config: PoseConfig, data: PoseData) -> PosePG2:
         model = PosePG2(config)
@@ -229,9 +232,18 @@ class Trainer(BaseTrainer):
         )
 
         frozen = bool(c.stage1_from)
+        perceptual = data.perceptual.to(ctx.device) if c.w_perceptual > 0 else None
+
+        def image_losses(output: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            """(the masked L1, the weighted sum of it and the perceptual loss)"""
+            l1 = pose_mask_l1(output, target, mask, c.w_mask, parts, c.w_parts)
+            if perceptual is None:
+                return l1, l1
+            return l1, l1 + c.w_perceptual * perceptual_l1(perceptual, output, target)
+
         with torch.set_grad_enabled(not frozen):
             coarse = model.coarse(source, pose, warped)
-            loss_stage1 = pose_mask_l1(coarse, target, mask, c.w_mask, parts, c.w_parts)
+            l1_stage1, loss_stage1 = image_losses(coarse)
         final = model.refine(source, coarse.detach(), warped)  # Stage II never changes Stage I
 
         loss_d = discriminator_loss(
@@ -239,15 +251,15 @@ class Trainer(BaseTrainer):
         )
         ctx.update(optimizers["d"], loss_d)
 
-        loss_stage2 = pose_mask_l1(final, target, mask, c.w_mask, parts, c.w_parts)
+        l1_stage2, loss_stage2 = image_losses(final)
         adversarial = generator_loss(c.objective, model.judge(source, final))
         loss_g = c.w_stage2 * loss_stage2 + c.w_adv * adversarial
         if not frozen:
             loss_g = loss_g + c.w_stage1 * loss_stage1
         ctx.update(optimizers["g"], loss_g)
         return {
-            "l1_stage1": loss_stage1.item(),
-            "l1_stage2": loss_stage2.item(),
+            "l1_stage1": l1_stage1.item(),
+            "l1_stage2": l1_stage2.item(),
             "adv": adversarial.item(),
             "loss_d": loss_d.item(),
         }
