@@ -162,6 +162,12 @@ class PoseConfig:
     # warp puts the source's texture in place, and the network corrects what the warp gets
     # wrong (a turned figure, overlapping limbs). False is plain PG2.
     warp_source: bool = False
+    # Where the figure turned between facing the camera and facing away (``facing``), the warp
+    # input leaves out the torso and the head (background there): pasted through, the warp
+    # puts a face on the back of a head and the front of a shirt on its back, the network
+    # copies them, and the picture shows the person facing the wrong way (its left and right
+    # swapped). The "limb warp" baseline stays the plain warp.
+    warp_facing: bool = False
     # A fine-tune: every weight (both stages and D) copied from this trained model of the
     # same architecture (a run folder, or the name of a published pose model). "" starts
     # from scratch.
@@ -581,7 +587,9 @@ def transfer(
                 f"{len(source_images)} source images but {len(source_keypoints)} source poses"
             )
         source_cpu = source_images.float().cpu()
-        warped = warp_limbs(source_cpu, source_keypoints, target_keypoints).to(device)
+        warped = warp_limbs(
+            source_cpu, source_keypoints, target_keypoints, drop_turned=c.warp_facing
+        ).to(device)
     coarse, final = model(source_images.to(device, torch.float32), pose, warped)
     return coarse.float().cpu(), final.clamp(-1, 1).float().cpu()
 
@@ -748,6 +756,8 @@ WARP_LIMBS = (
     (fd.L_HIP, fd.L_KNEE, 0.0, 0.05),
     (fd.L_KNEE, fd.L_ANKLE, 0.2, 0.045),
 )
+HEAD_PART = 0  # WARP_LIMBS' neck -> nose bone, lengthened over the skull
+FACING_SPAN = 0.13  # of the figure's height: shoulder plus hip spans past this face one way
 TORSO_MARGIN = 0.03  # beyond the shoulder or hip span, in fractions of the picture
 MIN_TORSO_HALF_WIDTH = 0.03  # a side view's shoulders overlap; the torso still has depth
 MAX_LIMB_SCALE = 3.0  # a bone foreshortened to a point in the target must not blow up
@@ -810,10 +820,26 @@ def source_background(source: torch.Tensor) -> torch.Tensor:
     return edges.expand_as(source)
 
 
+def facing(keypoints: torch.Tensor | np.ndarray) -> torch.Tensor:
+    """(N,) of (N, 18, 2) pixel keypoints: 1 where the figure faces the camera (its left
+    shoulder and hip right of its right ones in the picture), -1 where it faces away, 0 side
+    on (the two spans together under FACING_SPAN of a 64-pixel picture's width, scaled)."""
+    points = torch.as_tensor(keypoints, dtype=torch.float32)
+    span = (points[:, fd.L_SHOULDER, 0] - points[:, fd.R_SHOULDER, 0]) + (
+        points[:, fd.L_HIP, 0] - points[:, fd.R_HIP, 0]
+    )
+    # The picture's size is not passed: the keypoints' own spread (the figure's height) scales
+    # the threshold, so it holds at 64 and 128 pixels alike.
+    height = points[..., 1].amax(1) - points[..., 1].amin(1)
+    limit = FACING_SPAN * height.clamp_min(1.0)
+    return torch.where(span > limit, 1, torch.where(span < -limit, -1, 0))
+
+
 def warp_limbs(
     source: torch.Tensor,
     source_keypoints: torch.Tensor | np.ndarray,
     target_keypoints: torch.Tensor | np.ndarray,
+    drop_turned: bool = False,
 ) -> torch.Tensor:
     """The piecewise-affine baseline: each target pixel near a target bone is sampled from the
     source through that bone's transform; every other pixel is the source's background.
@@ -822,7 +848,9 @@ def warp_limbs(
     bone onto the source bone; the torso by the affine map that takes the target spine (neck
     to mid-hip) to the source spine and scales across it by the ratio of the shoulder and hip
     spans. A pixel belongs to the part nearest it relative to the part's radius. All parts of
-    all images are computed at once and sampled with one grid_sample.
+    all images are computed at once and sampled with one grid_sample. ``drop_turned``: where
+    the figure turned between facing the camera and facing away, the torso and the head are
+    left as background (PoseConfig.warp_facing).
     """
     r = source.shape[-1]
     src = _complex(torch.as_tensor(source_keypoints, dtype=torch.float32))  # (N, 18)
@@ -863,6 +891,12 @@ def warp_limbs(
     )
 
     scores = torch.cat([torso_score[:, None], limb_score], 1)  # (N, 1 + P, R, R)
+    if drop_turned:
+        turned = facing(source_keypoints) * facing(target_keypoints) < 0  # (N,)
+        torso_and_head = torch.zeros(scores.shape[1], dtype=torch.bool)
+        torso_and_head[0] = torso_and_head[1 + HEAD_PART] = True  # scores: torso, then limbs
+        out = turned[:, None] & torso_and_head[None, :]
+        scores = torch.where(out[..., None, None], torch.inf, scores)
     origins = torch.cat([torso_from[:, None], limb_from], 1)
     best, part = scores.min(1)
     origin = origins.gather(1, part[:, None]).squeeze(1)  # (N, R, R)

@@ -274,6 +274,38 @@ def test_the_limb_warp_moves_the_arm_to_the_target_wrist():
     assert np.abs(to_uint8(warped)[0][hy, hx] - background[hy, hx]).max() <= 2
 
 
+def test_facing_tells_front_from_back_and_leaves_side_views_alone():
+    pairs = pose.render_pool(40, "test", 0)
+    expected = {"front": 1, "three_quarter": 1, "side": 0, "back": -1}
+    found = pose.facing(pairs.target_keypoints)
+    for view, sign in zip(pairs.target_view.tolist(), found.tolist(), strict=True):
+        assert sign == expected[fd.VIEWS[view]], fd.VIEWS[view]
+
+
+def test_a_turned_figures_warp_leaves_out_its_torso_and_head_and_no_other_part():
+    pairs = pose.render_pool(40, "test", 0)
+    source = pose.to_float(pairs.source)
+    flips = pose.facing(pairs.source_keypoints) * pose.facing(pairs.target_keypoints) < 0
+    assert 0 < int(flips.sum()) < len(flips)
+    plain = pose.warp_limbs(source, pairs.source_keypoints, pairs.target_keypoints)
+    dropped = pose.warp_limbs(
+        source, pairs.source_keypoints, pairs.target_keypoints, drop_turned=True
+    )
+    assert torch.equal(plain[~flips], dropped[~flips])  # nothing changes unless it turned
+    background = pose.source_background(source)[flips]
+    is_background = (dropped[flips] - background).abs().amax(1) < 1e-6
+    points = pairs.target_keypoints[flips]
+    belly = ((points[:, fd.NECK] + points[:, fd.R_HIP] + points[:, fd.L_HIP]) / 3).long()
+    rows = torch.arange(int(flips.sum()))
+    # The torso is left out; an arm may still cross it.
+    assert is_background[rows, belly[:, 1], belly[:, 0]].float().mean() > 0.75
+    plain_background = (plain[flips] - background).abs().amax(1) < 1e-6
+    assert not plain_background[rows, belly[:, 1], belly[:, 0]].any()  # the plain warp fills it
+    assert (dropped[flips] != plain[flips]).any()
+    # ... and the limbs stay: each turned figure's warp still shows pixels off the background.
+    assert (~is_background).flatten(1).any(1).all()
+
+
 # -- training ----------------------------------------------------------------------------------
 
 
@@ -304,6 +336,11 @@ def test_a_parts_weighted_step_updates_both_generators_and_d():
 
 def test_a_perceptual_step_updates_both_generators_and_d():
     updated = one_step(PoseConfig(**{**TINY, "w_perceptual": 0.1}))
+    assert updated == {"stage1", "stage2", "discriminator"}
+
+
+def test_a_facing_aware_warp_step_updates_both_generators_and_d():
+    updated = one_step(PoseConfig(**{**TINY, "warp_facing": True}))
     assert updated == {"stage1", "stage2", "discriminator"}
 
 

@@ -228,7 +228,7 @@ class Trainer(BaseTrainer):
     ) -> dict[str, float]:
         c = model.config
         source, target, mask, pose, warped, parts = training_batch(
-            data.train, c.batch_size, ctx, c.warp_source, parts=c.w_parts > 0
+            data.train, c.batch_size, ctx, c.warp_source, c.w_parts > 0, c.warp_facing
         )
 
         frozen = bool(c.stage1_from)
@@ -304,12 +304,18 @@ def donor_model(name_or_folder: str, option: str) -> PosePG2:
 
 
 def training_batch(
-    pairs: PosePairs, batch_size: int, ctx: StepContext, warp: bool = False, parts: bool = False
+    pairs: PosePairs,
+    batch_size: int,
+    ctx: StepContext,
+    warp: bool = False,
+    parts: bool = False,
+    drop_turned: bool = False,
 ):
     """(source, target, target mask, target heatmaps, warped source or None, target part mask
     or None) on the step's device, in [-1, 1] and [0, 1]: ``batch_size`` pairs drawn from the
     pool, each swapped (the target as the source) with probability 1/2; the source warped to
-    the target pose when ``warp``; the target's limbs and head (part_mask) when ``parts``."""
+    the target pose when ``warp`` (``drop_turned``: see PoseConfig.warp_facing); the target's
+    limbs and head (part_mask) when ``parts``."""
     index = torch.randint(len(pairs), (batch_size,), generator=ctx.generator)
     swap = torch.rand(batch_size, generator=ctx.generator) < 0.5
     picked = pairs.take(index)
@@ -331,7 +337,7 @@ def training_batch(
     source = to_float(source)
     warped = None
     if warp:  # on the CPU, where the keypoints are; one grid_sample for the batch
-        warped = warp_limbs(source.cpu(), source_points, points).to(ctx.device)
+        warped = warp_limbs(source.cpu(), source_points, points, drop_turned).to(ctx.device)
     limbs = part_mask(points, source.shape[-1]).to(ctx.device) if parts else None
     return source, to_float(target), mask.float() / 255, pose, warped, limbs
 
