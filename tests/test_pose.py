@@ -410,6 +410,15 @@ def test_a_fine_tune_starts_from_every_weight_of_its_donor(tmp_path):
     built = tiny_trainer().build(config, None)
     for name, weight in donor.state_dict().items():
         assert torch.equal(weight, built.state_dict()[name]), name
+    second = train(tiny_trainer(), config, RunOptions(out=tmp_path / "b", preset="tiny"))
+    record = json.loads((second / "training.json").read_text())
+    first_record = json.loads((first / "training.json").read_text())
+    assert record["started_from"] == [
+        {k: first_record[k] for k in ("command", "steps", "wall_seconds", "hardware")}
+    ]
+    card = (second / "README.md").read_text()
+    assert f"Before it, from whose weights it starts: `{first_record['command']}`" in card
+    assert "- In all: " in card
     with pytest.raises(ValueError, match=r"init_from: .* is another architecture"):
         tiny_trainer().build(PoseConfig(**{**TINY, "init_from": str(first), "width": 8}), None)
     with pytest.raises(ValueError, match="init_from: 'pose-cats' is neither a folder"):

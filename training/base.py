@@ -126,6 +126,12 @@ class Trainer:
             path.mkdir(parents=True, exist_ok=True)
         writer(model, data, n, seed, path)
 
+    def donors(self, config: Any) -> list[Path]:
+        """The trained folders this config copies weights from (a fine-tune's start, a second
+        phase's first): their records go into this run's, so that its card tells the whole
+        training and its time."""
+        return []
+
     def train_auxiliary(self, name: str, out: Path) -> dict[str, float]:
         """Train one of the family's auxiliary models into ``out``; returns its metrics."""
         raise ValueError(f"{self.family_name} has no auxiliary model named {name!r}")

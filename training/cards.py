@@ -69,6 +69,15 @@ def card_text(
     )
     papers = ", ".join(family.papers)
     hours = record["wall_seconds"] / 3600
+    earlier = record.get("started_from", [])
+    lineage = "".join(
+        f"- Before it, from whose weights it starts: `{run['command']}` ({run['steps']:,} "
+        f"steps, {run['wall_seconds']:.0f} s on {run['hardware']}).\n"
+        for run in earlier
+    )
+    if earlier:
+        total = record["wall_seconds"] + sum(run["wall_seconds"] for run in earlier)
+        lineage += f"- In all: {total:.0f} s ({total / 3600:.2f} h) of training.\n"
     body = f"""
 # {name}
 
@@ -92,7 +101,7 @@ Hub cannot be reached. Weights are safetensors; loading is strict and never unpi
 
 ## Training
 
-- Command: `{record["command"]}`
+{lineage}- Command: `{record["command"]}`
 - Preset: `{record["preset"]}`, {record["steps"]:,} steps, {record["wall_seconds"]:.0f} s
   ({hours:.2f} h) on {record["hardware"]}, torch {record["torch"]}.
 - Papers: {papers}

@@ -265,6 +265,17 @@ def replica_disagreement(accelerator: Accelerator, model: torch.nn.Module) -> fl
     return float((everyone - everyone[0]).abs().max())
 
 
+def started_from(donors: list[Path]) -> list[dict[str, Any]]:
+    """The runs whose weights a run starts from, oldest first, each donor's own earlier runs
+    before it: command, steps, seconds and hardware from each folder's training record."""
+    runs: list[dict[str, Any]] = []
+    for folder in donors:
+        record = runfiles.read_json(folder, runfiles.TRAINING) or {}
+        runs += record.get("started_from", [])
+        runs.append({k: record.get(k) for k in ("command", "steps", "wall_seconds", "hardware")})
+    return runs
+
+
 def command_line(family: str, options: RunOptions) -> str:
     parts = ["python", "-m", "training", "train", family, "--preset", options.preset]
     if options.data:
@@ -308,6 +319,9 @@ def finish(
         "torch": torch.__version__,
         "replica_max_abs_diff": replica_diff,
     }
+    earlier = started_from(trainer.donors(config))
+    if earlier:
+        record["started_from"] = earlier
     runfiles.write_json(out, runfiles.TRAINING, record)
     runfiles.write_json(out, runfiles.EVALUATION, metrics)
     write_card(out, trainer.family, config, record, metrics)
