@@ -195,11 +195,14 @@ def weights_path() -> Path:
 @functools.cache
 def load_effnet() -> EfficientNetLite0:
     """The ImageNet-trained network, strictly loaded, in eval mode on the CPU (shared; frozen)."""
-    net = EfficientNetLite0()
-    load_state_strict(net, weights_path())
-    net.requires_grad_(False)
-    # Channels-last runs oneDNN's depthwise convolutions about a fifth faster on CPUs.
-    return net.to(memory_format=torch.channels_last).eval()
+    # Built outside inference mode even when first asked for inside it (``features`` is):
+    # inference tensors as weights would refuse the perceptual loss its gradients.
+    with torch.inference_mode(False):
+        net = EfficientNetLite0()
+        load_state_strict(net, weights_path())
+        net.requires_grad_(False)
+        # Channels-last runs oneDNN's depthwise convolutions about a fifth faster on CPUs.
+        return net.to(memory_format=torch.channels_last).eval()
 
 
 def prepare(images: torch.Tensor) -> torch.Tensor:
