@@ -217,6 +217,11 @@ def prepare(images: torch.Tensor) -> torch.Tensor:
         x = F.interpolate(
             x, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", antialias=True, align_corners=False
         )
+    return _normalised(x)
+
+
+def _normalised(x: torch.Tensor) -> torch.Tensor:
+    """[0, 1] pictures -> the network's input scale, channels-last."""
     return ((x - INPUT_MEAN) / INPUT_STD).contiguous(memory_format=torch.channels_last)
 
 
@@ -239,7 +244,7 @@ def perceptual_l1(
         x = (images.float() + 1) / 2
         if upscale != 1:
             x = F.interpolate(x, scale_factor=upscale, mode="bilinear", align_corners=False)
-        return ((x - INPUT_MEAN) / INPUT_STD).contiguous(memory_format=torch.channels_last)
+        return _normalised(x)
 
     with torch.no_grad():
         wanted = net.early(normalised(target), blocks)

@@ -823,7 +823,7 @@ def source_background(source: torch.Tensor) -> torch.Tensor:
 def facing(keypoints: torch.Tensor | np.ndarray) -> torch.Tensor:
     """(N,) of (N, 18, 2) pixel keypoints: 1 where the figure faces the camera (its left
     shoulder and hip right of its right ones in the picture), -1 where it faces away, 0 side
-    on (the two spans together under FACING_SPAN of a 64-pixel picture's width, scaled)."""
+    on (the two spans together under FACING_SPAN of the figure's height either way)."""
     points = torch.as_tensor(keypoints, dtype=torch.float32)
     span = (points[:, fd.L_SHOULDER, 0] - points[:, fd.R_SHOULDER, 0]) + (
         points[:, fd.L_HIP, 0] - points[:, fd.R_HIP, 0]
