@@ -50,7 +50,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -238,6 +238,44 @@ class Scene:
     @property
     def pairs(self) -> frozenset[tuple[str, str]]:
         return frozenset(o.pair for o in self.objects)
+
+
+NEAR_MISS_CHANGES = ("colour", "shape", "size", "relation")
+
+
+def near_miss(scene: Scene, rng: np.random.Generator) -> Scene:
+    """``scene`` with one thing changed so that a caption of it is wrong about ``scene`` in
+    one word: an object's colour, shape or size, or a relation turned around. New pairs stay
+    training pairs and colours stay distinct, so the caption reads like any training caption.
+    A discriminator shown such captions as mismatches must check each word, not only the
+    colours that a random other caption almost always gets wrong."""
+    _check_scene(scene)
+    objects = list(scene.objects)
+    changes = [c for c in NEAR_MISS_CHANGES if c != "relation" or scene.relations]
+    for change in rng.permutation(changes):
+        i = int(rng.integers(len(objects)))
+        o = objects[i]
+        if change == "relation":
+            k = int(rng.integers(len(scene.relations)))
+            rel = scene.relations[k]
+            turned = Relation(rel.subject, INVERSE[rel.relation], rel.reference)
+            relations = (*scene.relations[:k], turned, *scene.relations[k + 1 :])
+            return replace(scene, relations=relations)
+        if change == "size":
+            objects[i] = replace(o, size="large" if o.size == "small" else "small")
+            return replace(scene, objects=tuple(objects))
+        used = {p.colour for p in objects}
+        if change == "colour":
+            options = [c for c, s in SEEN_PAIRS if s == o.shape and c not in used]
+            attribute = "colour"
+        else:
+            options = [s for c, s in SEEN_PAIRS if c == o.colour and s != o.shape]
+            attribute = "shape"
+        if options:
+            value = options[int(rng.integers(len(options)))]
+            objects[i] = replace(o, **{attribute: value})
+            return replace(scene, objects=tuple(objects))
+    raise DataError("this scene has nothing a near miss could change")  # sizes always can
 
 
 def _check_split(split: str) -> None:

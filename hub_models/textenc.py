@@ -233,10 +233,13 @@ class TextImageModel(HubBundle):
         return self.logit_scale.clamp(max=math.log(100)).exp() * image_vectors @ text_vectors.T
 
 
-def contrastive_loss(logits: torch.Tensor) -> torch.Tensor:
-    """InfoNCE in both directions: row i's positive is column i (image i, caption i)."""
+def contrastive_loss(logits: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
+    """InfoNCE in both directions: row i's positive is column i (image i, caption i).
+    ``extra``: (images, more captions) logits that join each image's candidates (wrong ones
+    only), not the captions' side."""
     target = torch.arange(len(logits), device=logits.device)
-    return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
+    to_text = logits if extra is None else torch.cat([logits, extra], 1)
+    return (F.cross_entropy(to_text, target) + F.cross_entropy(logits.T, target)) / 2
 
 
 def word_dropout(

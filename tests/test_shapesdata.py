@@ -208,6 +208,25 @@ def test_a_caption_that_contradicts_the_scene_is_caught():
         assert not parse_caption(wrong).describes(scene), wrong
 
 
+def test_a_near_miss_changes_one_thing_and_its_captions_contradict_the_scene():
+    rng = np.random.default_rng(2)
+    changed = set()
+    for scene in sd.scenes(200, seed=12):
+        near = sd.near_miss(scene, rng)
+        assert near.pairs <= set(sd.SEEN_PAIRS)
+        assert len({o.colour for o in near.objects}) == len(near.objects)
+        objects = sum(a != b for a, b in zip(scene.objects, near.objects, strict=True))
+        relations = sum(a != b for a, b in zip(scene.relations, near.relations, strict=True))
+        assert objects + relations == 1
+        for a, b in zip(scene.objects, near.objects, strict=True):
+            changed.update(f for f in ("colour", "shape", "size") if getattr(a, f) != getattr(b, f))
+        changed.update(["relation"] * relations)
+        full = [t for t in sd.captions(near) if parse_caption(t).complete]
+        assert full and all(parse_caption(t).describes(near) for t in full)
+        assert not any(parse_caption(t).describes(scene) for t in full)
+    assert changed == set(sd.NEAR_MISS_CHANGES)
+
+
 def test_tokenize():
     assert sd.tokenize("A  Red-Circle, ABOVE!\tthe box2") == [
         "a",

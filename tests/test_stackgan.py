@@ -13,6 +13,7 @@ import dataclasses
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
 from accelerate import Accelerator
@@ -34,6 +35,7 @@ from hub_models.stackgan import (
     StackGANConfig,
     attribute_accuracy,
     caption_targets,
+    contrastive_loss,
     encode_captions,
     fixed_captions,
     generate,
@@ -51,6 +53,7 @@ from training.stackgan import (
     StackGANData,
     StackGANTrainer,
     load_data,
+    right_and_wrong_captions,
     train_attributes,
     train_text_image,
 )
@@ -240,6 +243,8 @@ def test_configs_that_cannot_work_are_refused():
     with pytest.raises(ValueError, match="power of two"):
         StackGANConfig(resolution=48)
     StackGANConfig(augment="translation,cutout")
+    with pytest.raises(ValueError, match="share"):
+        StackGANConfig(near_misses=1.5)
 
 
 # -- the loss and the metrics on hand cases ------------------------------------------------------
@@ -341,6 +346,50 @@ def test_a_joint_step_trains_every_network_but_the_text_encoder():
 
 def test_before_stage2_start_only_stage_one_trains():
     assert one_step(step=4, stage2_start=5, augment="translation") == {"ca1", "g1", "d1"}
+
+
+def test_the_contrastive_term_is_low_for_matched_rows_and_high_for_shuffled_ones():
+    text = torch.nn.functional.normalize(
+        torch.randn(8, 16, generator=torch.Generator().manual_seed(0))
+    )
+    matched = contrastive_loss(text, text, temperature=0.1)
+    shuffled = contrastive_loss(text.roll(1, 0), text, temperature=0.1)
+    assert matched < 0.05 < math.log(8) < shuffled
+    assert contrastive_loss(torch.zeros(8, 16), text, 0.1) == pytest.approx(math.log(8))
+
+
+def test_a_step_with_the_contrastive_term_trains_the_same_networks_and_the_embedding():
+    changed = one_step(step=5, stage2_start=5, w_contrastive=1.0)
+    assert changed == {"ca1", "g1", "d1", "ca2", "g2", "d2"}
+    assert tiny_model(w_contrastive=1.0).d1.embed is not None and tiny_model().d1.embed is None
+
+
+def test_a_step_with_near_misses_trains_the_same_networks():
+    assert one_step(step=5, stage2_start=5, near_misses=1.0) == {
+        "ca1",
+        "g1",
+        "d1",
+        "ca2",
+        "g2",
+        "d2",
+    }
+
+
+def test_near_miss_captions_are_wrong_in_one_thing_and_the_rest_are_another_pictures():
+    scenes = shapesdata.scenes(64, seed=3)
+    rng = np.random.default_rng(0)
+    captions = [shapesdata.caption(s, rng) for s in scenes]
+    right, wrong = right_and_wrong_captions(captions, scenes, 0.0, torch.Generator())
+    assert right == captions and wrong == captions[-1:] + captions[:-1]
+    right, wrong = right_and_wrong_captions(captions, scenes, 1.0, torch.Generator())
+    near = 0
+    for scene, true, other in zip(scenes, right, wrong, strict=True):
+        assert shapesdata.parse_caption(true).describes(scene)
+        assert true != other
+        near += other not in captions
+        if other not in captions:  # a near miss: one thing changed
+            assert not shapesdata.parse_caption(other).describes(scene)
+    assert near >= 0.7 * len(scenes)  # the rest: a size the caption does not state
 
 
 def test_auxiliary_models_train_into_loadable_folders(auxiliary):

@@ -15,6 +15,10 @@ of an untrained Stage-I.
 
 Loss: hinge with spectral-norm discriminators (objectives.py), matching-aware (a real image
 with a wrong caption is fake), plus the KL term of each stage's conditioning augmentation.
+For rendered shapes the wrong caption can be a near miss (``near_misses``: the same scene with
+one colour, shape, size or relation changed), and ``w_contrastive`` adds XMC-GAN's
+image-caption InfoNCE on each discriminator's pooled features (real pictures train D, samples
+train G), the near misses joining the batch's captions as negatives (see SHAPES_RECIPE).
 
 Captioned pictures (``dataset="emoji"``, or a folder given as ``--data``) are read once
 (hub_models/captiondata.py) and drawn from at random instead of rendered; the model's vocabulary
@@ -66,6 +70,7 @@ from hub_models.stackgan import (
     attribute_loss,
     auxiliary_defaults,
     caption_targets,
+    contrastive_loss,
     dataset_captions,
     encode_captions,
     fixed_captions,
@@ -385,14 +390,40 @@ def model_config(config: StackGANConfig, data: StackGANData) -> StackGANConfig:
 
 def data_pairs(
     data: StackGANData, n: int, generator: torch.Generator, resolution: int
-) -> tuple[torch.Tensor, list[str]]:
-    """``n`` real (picture, caption) pairs of training captions: rendered shapes, or drawn
-    from the captioned pictures."""
+) -> tuple[torch.Tensor, list[str], list[shapesdata.Scene] | None]:
+    """``n`` real (picture, caption) pairs of training captions, and the scenes for rendered
+    shapes (None for captioned pictures)."""
     if data.captions is not None:
         images, captions = data.captions.draw(n, generator)
-        return textenc.fit_images(images, resolution), captions
-    images, _, captions = draw_pairs(n, generator, resolution)
-    return images, captions
+        return textenc.fit_images(images, resolution), captions, None
+    images, scenes, captions = draw_pairs(n, generator, resolution)
+    return images, captions, scenes
+
+
+def right_and_wrong_captions(
+    captions: list[str],
+    scenes: list[shapesdata.Scene] | None,
+    share: float,
+    generator: torch.Generator,
+) -> tuple[list[str], list[str]]:
+    """Each real picture's caption, and a mismatched one: another picture's caption (the
+    batch rolled by one), or for a ``share`` of rendered scenes a near miss, a caption of the
+    same scene with one thing changed (shapesdata.near_miss), phrased from the same draw as
+    the true caption (which is phrased anew), so the two share their structure. A near miss
+    that reads as the true caption (a size it leaves unsaid) falls back to the rolled one."""
+    right, wrong = list(captions), captions[-1:] + captions[:-1]
+    if scenes is None or share <= 0:
+        return right, wrong
+    seed = int(torch.randint(2**31 - 1, (1,), generator=generator))
+    rng = np.random.default_rng(seed)
+    for i in np.flatnonzero(rng.random(len(scenes)) < share):
+        phrasing = int(rng.integers(2**31 - 1))
+        changed = shapesdata.near_miss(scenes[i], rng)
+        true = shapesdata.caption(scenes[i], np.random.default_rng(phrasing))
+        near = shapesdata.caption(changed, np.random.default_rng(phrasing))
+        if near != true:
+            right[i], wrong[i] = true, near
+    return right, wrong
 
 
 class StackGANTrainer(Trainer):
@@ -479,12 +510,14 @@ class StackGANTrainer(Trainer):
     ) -> dict[str, float]:
         c = model.config
         policy = check_policy(c.augment)
-        real, captions = data_pairs(data, c.batch_size, ctx.generator, c.resolution)
+        real, captions, scenes = data_pairs(data, c.batch_size, ctx.generator, c.resolution)
         real = real.to(ctx.device)
-        ids, lengths, _ = model.text.ids(captions)
+        captions, wrong_ones = right_and_wrong_captions(
+            captions, scenes, c.near_misses, ctx.generator
+        )
+        ids, lengths, _ = model.text.ids(captions + wrong_ones)
         with torch.no_grad():
-            text = model.text(ids.to(ctx.device), lengths)
-        wrong = text.roll(1, 0)  # each real image with another scene's caption
+            text, wrong = model.text(ids.to(ctx.device), lengths).chunk(2)
         draws = noise(c, c.batch_size, int(torch.randint(2**31 - 1, (1,), generator=ctx.generator)))
         z, eps1, eps2 = (part.to(ctx.device) for part in draws)
 
@@ -497,17 +530,30 @@ class StackGANTrainer(Trainer):
             loss_d = matching_aware_discriminator_loss(
                 right, d(augmented(fake.detach()), text), mismatched, c.objective
             )
+            if c.w_contrastive:
+                contrast = contrastive_loss(d.embedding(features), text, c.temperature, wrong)
+                loss_d = loss_d + c.w_contrastive * contrast
             ctx.update(d_optimizer, loss_d)
             kl = kl_divergence(mu, logvar)
-            loss_g = generator_loss(c.objective, d(augmented(fake), text)) + c.kl_weight * kl
+            fake_features = d.trunk(augmented(fake))
+            loss_g = generator_loss(c.objective, d.judge(fake_features, text)) + c.kl_weight * kl
+            if c.w_contrastive:
+                fake_contrast = contrastive_loss(
+                    d.embedding(fake_features), text, c.temperature, wrong
+                )
+                loss_g = loss_g + c.w_contrastive * fake_contrast
             ctx.update(g_optimizer, loss_g)
-            return {
+            out = {
                 f"loss_d{name}": loss_d.item(),
                 f"loss_g{name}": loss_g.item(),
                 f"kl{name}": kl.item(),
                 # share of real images D scores higher with their caption than with another
                 f"match{name}": float((right > mismatched).float().mean()),
             }
+            if c.w_contrastive:
+                out[f"contrast{name}"] = contrast.item()
+                out[f"contrast_fake{name}"] = fake_contrast.item()
+            return out
 
         c1, mu1, logvar1 = model.ca1(text, eps1)
         fake1 = model.g1(c1, z)
