@@ -39,6 +39,7 @@ from hub_models.stackgan import (
     encode_captions,
     fixed_captions,
     generate,
+    inference_generators,
     kl_divergence,
     matching_aware_discriminator_loss,
     noise,
@@ -211,6 +212,28 @@ def test_same_seed_same_images_and_sample_j_shares_its_noise_across_captions():
     assert all(
         torch.equal(a, b[:2]) for a, b in zip(noise(model.config, 2, 5), longer, strict=True)
     )
+
+
+def test_folded_generators_draw_the_same_pictures_and_follow_new_weights():
+    model = tiny_model()
+    for m in model.modules():  # running statistics away from 0 and 1, so folding shows
+        if isinstance(m, torch.nn.BatchNorm2d | torch.nn.BatchNorm1d):
+            m.running_mean.uniform_(-1, 1)
+            m.running_var.uniform_(0.5, 2)
+    g1, g2 = inference_generators(model)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in g2.modules())
+    assert inference_generators(model)[1] is g2  # built once per set of weights
+    c, z = torch.randn(4, TINY["c_dim"]), torch.randn(4, TINY["z_dim"])
+    with torch.no_grad():
+        torch.testing.assert_close(g1(c, z), model.g1(c, z), atol=1e-5, rtol=0)
+        s1 = model.g1(c, z)
+        torch.testing.assert_close(g2(s1, c), model.g2(s1, c), atol=1e-5, rtol=0)
+    assert inference_generators(model.train()) == (model.g1, model.g2)
+    model.eval()
+    state = set(model.state_dict())
+    with torch.no_grad():
+        model.g2.up[-2].weight.add_(1.0)
+    assert inference_generators(model)[1] is not g2 and set(model.state_dict()) == state
 
 
 def test_encode_captions_reports_unknown_words_of_a_prompt():
