@@ -476,7 +476,7 @@ def _folded(module: nn.Module) -> nn.Module:
             setattr(parent, name, nn.Sequential(*kept))
 
     fold(module)
-    return module.to(memory_format=torch.channels_last)
+    return module.to(memory_format=torch.channels_last).requires_grad_(False)
 
 
 def inference_generators(model: StackGAN) -> tuple[nn.Module, nn.Module]:
@@ -491,8 +491,7 @@ def inference_generators(model: StackGAN) -> tuple[nn.Module, nn.Module]:
     cached = model.__dict__.get("_inference")
     if cached is None or cached[0] != key:
         with torch.inference_mode(False), torch.no_grad():  # usable in and out of it
-            cached = (key, _folded(model.g1).requires_grad_(False), _folded(model.g2))
-            cached[2].requires_grad_(False)
+            cached = (key, _folded(model.g1), _folded(model.g2))
         model.__dict__["_inference"] = cached  # a plain attribute: not in the state dict
     return cached[1], cached[2]
 

@@ -390,14 +390,13 @@ def model_config(config: StackGANConfig, data: StackGANData) -> StackGANConfig:
 
 def data_pairs(
     data: StackGANData, n: int, generator: torch.Generator, resolution: int
-) -> tuple[torch.Tensor, list[str], list[shapesdata.Scene] | None]:
-    """``n`` real (picture, caption) pairs of training captions, and the scenes for rendered
-    shapes (None for captioned pictures)."""
+) -> tuple[torch.Tensor, list[shapesdata.Scene] | None, list[str]]:
+    """``n`` real (picture, scene, caption) triples of training captions, as ``draw_pairs``
+    gives them; captioned pictures have no scenes (None)."""
     if data.captions is not None:
         images, captions = data.captions.draw(n, generator)
-        return textenc.fit_images(images, resolution), captions, None
-    images, scenes, captions = draw_pairs(n, generator, resolution)
-    return images, captions, scenes
+        return textenc.fit_images(images, resolution), None, captions
+    return draw_pairs(n, generator, resolution)
 
 
 def right_and_wrong_captions(
@@ -510,7 +509,7 @@ class StackGANTrainer(Trainer):
     ) -> dict[str, float]:
         c = model.config
         policy = check_policy(c.augment)
-        real, captions, scenes = data_pairs(data, c.batch_size, ctx.generator, c.resolution)
+        real, scenes, captions = data_pairs(data, c.batch_size, ctx.generator, c.resolution)
         real = real.to(ctx.device)
         captions, wrong_ones = right_and_wrong_captions(
             captions, scenes, c.near_misses, ctx.generator
