@@ -288,9 +288,7 @@ def test_a_turned_figures_warp_leaves_out_its_torso_and_head_and_no_other_part()
     flips = pose.facing(pairs.source_keypoints) * pose.facing(pairs.target_keypoints) < 0
     assert 0 < int(flips.sum()) < len(flips)
     plain = pose.warp_limbs(source, pairs.source_keypoints, pairs.target_keypoints)
-    dropped = pose.warp_limbs(
-        source, pairs.source_keypoints, pairs.target_keypoints, drop_turned=True
-    )
+    dropped = pose.warp_limbs(source, pairs.source_keypoints, pairs.target_keypoints, "drop")
     assert torch.equal(plain[~flips], dropped[~flips])  # nothing changes unless it turned
     background = pose.source_background(source)[flips]
     is_background = (dropped[flips] - background).abs().amax(1) < 1e-6
@@ -304,6 +302,55 @@ def test_a_turned_figures_warp_leaves_out_its_torso_and_head_and_no_other_part()
     assert (dropped[flips] != plain[flips]).any()
     # ... and the limbs stay: each turned figure's warp still shows pixels off the background.
     assert (~is_background).flatten(1).any(1).all()
+
+
+def test_turn_colours_read_the_shirt_and_the_hair_of_most_sources():
+    pairs = pose.render_pool(60, "train", 1)
+    shirt, hair = pose.turn_colours(pose.to_float(pairs.source), pairs.source_keypoints)
+    people = [fd.identity(int(i)) for i in pairs.identity_ids]
+
+    def share_close(found: torch.Tensor, attribute: str) -> float:
+        true = torch.tensor([getattr(p, attribute) for p in people]).float() / 127.5 - 1
+        return float(((found - true).abs().amax(1) < 0.1).float().mean())
+
+    assert share_close(shirt, "shirt") > 0.5
+    assert share_close(hair, "hair") > 0.6
+    assert share_close(hair, "shirt") < 0.3  # not the same probe twice
+
+
+def test_a_filled_warp_paints_a_figure_turned_away_and_drops_one_turned_to_the_camera():
+    pairs = pose.render_pool(40, "test", 0)
+    source = pose.to_float(pairs.source)
+    turned = pose.facing(pairs.source_keypoints) * pose.facing(pairs.target_keypoints) < 0
+    away = turned & (pose.facing(pairs.target_keypoints) < 0)
+    assert 0 < int(away.sum()) < int(turned.sum())
+    args = (source, pairs.source_keypoints, pairs.target_keypoints)
+    plain, dropped, filled = (pose.warp_limbs(*args, mode) for mode in ("warp", "drop", "fill"))
+    assert torch.equal(plain[~turned], filled[~turned])  # nothing changes unless it turned
+    toward = turned & ~away
+    assert torch.equal(dropped[toward], filled[toward])  # no face is guessed
+    shirt, hair = pose.turn_colours(source, pairs.source_keypoints)
+    points = pairs.target_keypoints.long()
+    rows = torch.nonzero(away).flatten()
+
+    def share_at(point: torch.Tensor, colour: torch.Tensor) -> float:
+        x, y = point[rows, 0], point[rows, 1]
+        return float(((filled[rows, :, y, x] - colour[rows]).abs().amax(1) < 1e-6).float().mean())
+
+    belly = (points[:, fd.NECK] + points[:, fd.R_HIP] + points[:, fd.L_HIP]) // 3
+    assert share_at(belly, shirt) > 0.75  # an arm may still cross it
+    ears = (points[:, fd.R_EAR] + points[:, fd.L_EAR]) // 2
+    assert share_at(ears, hair) > 0.75
+
+
+def test_an_unknown_turn_mode_and_a_fill_without_the_facing_warp_are_refused():
+    pairs = pose.render_pool(2, "test", 0)
+    with pytest.raises(ValueError, match="turned must be one of"):
+        pose.warp_limbs(
+            pose.to_float(pairs.source), pairs.source_keypoints, pairs.target_keypoints, "flip"
+        )
+    with pytest.raises(ValueError, match="set warp_facing too"):
+        PoseConfig(**{**TINY, "turn_fill": True})
 
 
 # -- training ----------------------------------------------------------------------------------
@@ -341,6 +388,11 @@ def test_a_perceptual_step_updates_both_generators_and_d():
 
 def test_a_facing_aware_warp_step_updates_both_generators_and_d():
     updated = one_step(PoseConfig(**{**TINY, "warp_facing": True}))
+    assert updated == {"stage1", "stage2", "discriminator"}
+
+
+def test_a_turn_filled_warp_step_updates_both_generators_and_d():
+    updated = one_step(PoseConfig(**{**TINY, "warp_facing": True, "turn_fill": True}))
     assert updated == {"stage1", "stage2", "discriminator"}
 
 
