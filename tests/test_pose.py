@@ -343,13 +343,26 @@ def test_a_filled_warp_paints_a_figure_turned_away_and_drops_one_turned_to_the_c
     assert share_at(ears, hair) > 0.75
 
 
+def test_from_side_counts_a_side_view_that_comes_to_face_a_way_as_turned():
+    pairs = pose.render_pool(60, "test", 0)
+    source = pose.to_float(pairs.source)
+    facing_source = pose.facing(pairs.source_keypoints)
+    facing_target = pose.facing(pairs.target_keypoints)
+    from_side = (facing_source == 0) & (facing_target != 0)
+    assert from_side.any()
+    args = (source, pairs.source_keypoints, pairs.target_keypoints, "fill")
+    plain, wider = pose.warp_limbs(*args), pose.warp_limbs(*args, from_side=True)
+    assert torch.equal(plain[~from_side], wider[~from_side])
+    assert all((wider[i] != plain[i]).any() for i in torch.nonzero(from_side).flatten())
+
+
 def test_an_unknown_turn_mode_and_a_fill_without_the_facing_warp_are_refused():
     pairs = pose.render_pool(2, "test", 0)
     with pytest.raises(ValueError, match="turned must be one of"):
         pose.warp_limbs(
             pose.to_float(pairs.source), pairs.source_keypoints, pairs.target_keypoints, "flip"
         )
-    with pytest.raises(ValueError, match="set warp_facing too"):
+    with pytest.raises(ValueError, match="turn_fill changes what warp_facing does"):
         PoseConfig(**{**TINY, "turn_fill": True})
 
 
@@ -394,6 +407,11 @@ def test_a_facing_aware_warp_step_updates_both_generators_and_d():
 def test_a_turn_filled_warp_step_updates_both_generators_and_d():
     updated = one_step(PoseConfig(**{**TINY, "warp_facing": True, "turn_fill": True}))
     assert updated == {"stage1", "stage2", "discriminator"}
+
+
+def test_a_step_with_side_views_turned_updates_both_generators_and_d():
+    config = {**TINY, "warp_facing": True, "turn_fill": True, "turn_from_side": True}
+    assert one_step(PoseConfig(**config)) == {"stage1", "stage2", "discriminator"}
 
 
 def test_stage2_and_d_never_reach_stage1():

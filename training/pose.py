@@ -234,7 +234,13 @@ class Trainer(BaseTrainer):
     ) -> dict[str, float]:
         c = model.config
         source, target, mask, pose, warped, parts = training_batch(
-            data.train, c.batch_size, ctx, c.warp_source, c.w_parts > 0, c.turned
+            data.train,
+            c.batch_size,
+            ctx,
+            c.warp_source,
+            c.w_parts > 0,
+            c.turned,
+            c.turn_from_side,
         )
 
         frozen = bool(c.stage1_from)
@@ -323,11 +329,12 @@ def training_batch(
     warp: bool = False,
     parts: bool = False,
     turned: str = "warp",
+    from_side: bool = False,
 ):
     """(source, target, target mask, target heatmaps, warped source or None, target part mask
     or None) on the step's device, in [-1, 1] and [0, 1]: ``batch_size`` pairs drawn from the
     pool, each swapped (the target as the source) with probability 1/2; the source warped to
-    the target pose when ``warp`` (``turned``: see warp_limbs); the target's
+    the target pose when ``warp`` (``turned``, ``from_side``: see warp_limbs); the target's
     limbs and head (part_mask) when ``parts``."""
     index = torch.randint(len(pairs), (batch_size,), generator=ctx.generator)
     swap = torch.rand(batch_size, generator=ctx.generator) < 0.5
@@ -350,7 +357,8 @@ def training_batch(
     source = to_float(source)
     warped = None
     if warp:  # on the CPU, where the keypoints are; one grid_sample for the batch
-        warped = warp_limbs(source.cpu(), source_points, points, turned).to(ctx.device)
+        warped = warp_limbs(source.cpu(), source_points, points, turned, from_side)
+        warped = warped.to(ctx.device)
     limbs = part_mask(points, source.shape[-1]).to(ctx.device) if parts else None
     return source, to_float(target), mask.float() / 255, pose, warped, limbs
 
