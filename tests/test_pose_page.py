@@ -429,6 +429,19 @@ def test_benchmark_verdicts_and_table():
     assert "at least 90%: **yes** (93.0%" in text
 
 
+def test_benchmark_view_table():
+    from benchmarks.pose import view_markdown
+
+    views = {
+        "three_quarter": {"pairs": 4, "final": 0.5, "stage1": 0.25, "real": 1.0},
+        "side": {"pairs": 2, "final": 0.75, "stage1": 0.5, "real": 0.875},
+    }
+    text = view_markdown(views)
+    assert "| | three-quarter (4) | side (2) |" in text
+    assert "| PG2 final (Stage II) | 50.0% | 75.0% |" in text
+    assert "| real targets | 100.0% | 87.5% |" in text
+
+
 def test_benchmark_table_and_speed_run_on_the_published_models(published_pose):
     from benchmarks.pose import speed, table
 
@@ -438,6 +451,10 @@ def test_benchmark_table_and_speed_run_on_the_published_models(published_pose):
     for method in ("final", "stage1", "copy", "warp"):
         cell = result["table"][method]["all"]
         assert 0 <= cell["pck"] <= 1 and -1 <= cell["mask_ssim"] <= 1, method
+    views = result["by_view"]
+    assert sum(v["pairs"] for v in views.values()) == 12
+    assert all(0 <= v[m] <= 1 for v in views.values() for m in ("final", "stage1", "real"))
+    assert "by the target's view" in result["markdown"]
     # The same numbers as the card's evaluation over all pairs.
     assert math.isfinite(result["table"]["real"]["all"]["pck"])
     assert set(result["verdicts"]) >= {

@@ -5,13 +5,14 @@ detached before it enters Stage II, so Stage II's L1 and D's verdict never reach
 every checkpoint and sample of such a run is a complete model. ``stage1_from`` adds PG2's
 second phase: Stage I copied from a finished run and frozen, Stage II and D trained alone
 (about half the cost of a joint step). ``init_from`` fine-tunes every weight of a finished
-run. The published model is made in two phases and three fine-tunes (the README lists the
+run. The published model is made in two phases and four fine-tunes (the README lists the
 commands; each run's training.json, and so the card, lists the runs before it):
 
     python -m training train pose --preset demo --out runs/pose-figures-stage1
     python -m training train pose --preset demo --stage1_from=runs/pose-figures-stage1 \
         --discriminator=spectral --steps=3000 --w_adv=0.0001 --out runs/pose-phase2
-    ... --init_from=runs/pose-phase2 --w_parts=3, then --w_parts=8, then --warp_facing=true
+    ... --init_from=runs/pose-phase2 --w_parts=3, then --w_parts=8, then --warp_facing=true,
+    then --turn_fill=true --turn_from_side=true
 
 Why the second phase: in the joint run Stage II, against PG2's batch-normed discriminator,
 covered the figures in coloured noise (mask-SSIM 0.960 against its own Stage I's 0.965 on the
