@@ -12,8 +12,10 @@ st.title(gp.FAMILY.title)
 st.write(
     "Pick a person and a target pose: PG2 draws the person in that pose from one picture of "
     "them and the pose's 18 keypoints. Both stages also see the source cut limb by limb and "
-    "moved into the pose (the limb warp shown beside them; where the person turns round, "
-    "without the torso and head, which would show the wrong side). Stage I draws a coarse picture; "
+    "moved into the pose (the limb warp shown beside them). Where the person turns round, the "
+    "model's copy of the warp leaves out the torso and head, which would show the wrong side, "
+    "and where they turn away, paints them in the shirt and hair colours. Stage I draws a "
+    "coarse picture; "
     "Stage II adds the details, trained against a discriminator that judges whether the "
     "picture shows the same person. The people are drawn by this project's renderer, so the "
     "renderer's own picture of the person in the pose shows what the answer should be."
