@@ -945,7 +945,7 @@ def warp_limbs(
         source, grid.to(source.dtype), mode="bilinear", padding_mode="border", align_corners=False
     )
     inside = (best <= 1)[:, None]
-    if turned == "fill":
+    if turned == "fill" and turned_away.any():  # an animation's frames seldom turn away
         shirt, hair = (c[..., None, None] for c in turn_colours(source, source_keypoints))
         filled = turned_away[:, None, None, None] & inside
         warped = torch.where(filled & (part == torso)[:, None], shirt, warped)
@@ -981,8 +981,8 @@ def turn_colours(
     on_shirt = (along >= lo) & (along <= hi)
     on_shirt &= _segment_distance(pixels, neck, spine) <= SHIRT_HALF_WIDTH * spine.abs()
     ears = (points[:, fd.R_EAR, None, None] + points[:, fd.L_EAR, None, None]) / 2
-    crown = ears + CROWN_OFFSET * (ears - neck)
-    on_crown = (pixels - crown).abs() <= CROWN_RADIUS * (ears - neck).abs()
+    head = ears - neck
+    on_crown = (pixels - (ears + CROWN_OFFSET * head)).abs() <= CROWN_RADIUS * head.abs()
 
     background = source_background(source)[..., r // 2]  # (N, 3, R) -> the middle column's
 
