@@ -254,6 +254,7 @@ class KeypointConfig:
     # noise on all): a generator's pictures are softer than the renders, and the judge of
     # their pose must not read softness as a different pose.
     soften: bool = False
+    init_from: str = ""  # a regressor's folder to fine-tune (the same architecture)
     lr: float = 1e-3
     steps: int = 3000
     batch_size: int = 32

@@ -169,6 +169,26 @@ def test_bad_override_is_refused_clearly(item, message, tmp_path, capsys):
     assert not (tmp_path / "o").exists()
 
 
+def test_the_keypoint_regressor_takes_its_config_fields_and_other_auxiliaries_none(
+    tmp_path, capsys
+):
+    tiny = ("--width=4", "--levels=2", "--steps=2", "--batch_size=4", "--train_pairs=4")
+    out = tmp_path / "judge"
+    code, said, _ = main(capsys, "auxiliary", "pose-figures-keypoints", "--out", out, *tiny)
+    assert code == 0 and "trained pose-figures-keypoints" in said
+    record = json.loads((out / "training.json").read_text())
+    assert record["config"]["width"] == 4 and record["config"]["steps"] == 2
+    assert record["command"].endswith(" ".join(tiny))
+    code, _, err = main(capsys, "auxiliary", "pose-figures-keypoints", "--out", out, "--wdth=4")
+    assert code == 2 and "KeypointConfig has no field 'wdth'" in err
+    other = next(
+        m.name for f in FAMILIES.values() for m in f.auxiliary if m.name != "pose-figures-keypoints"
+    )
+    code, _, err = main(capsys, "auxiliary", other, "--out", tmp_path / "o", "--steps=2")
+    assert code == 2 and f"{other} takes no --field=value options" in err
+    assert not (tmp_path / "o").exists()
+
+
 def test_tuple_fields_parse_from_their_declared_types():
     """--d_widths=1,2,3 is a tuple of ints (it used to become a tuple of characters)."""
     from hub_models.seqgan import SeqGANConfig

@@ -34,7 +34,13 @@ from hub_models.pose import (
 )
 from training.base import StepContext
 from training.loop import RunOptions, train
-from training.pose import REGRESSOR_PRESETS, Trainer, evaluate, find_keypoints, train_regressor
+from training.pose import (
+    REGRESSOR_PRESETS,
+    Trainer,
+    evaluate,
+    find_keypoints,
+    train_regressor,
+)
 
 TINY = Trainer.presets["tiny"]
 TINY_REGRESSOR = REGRESSOR_PRESETS["tiny"]
@@ -511,6 +517,27 @@ def test_a_tiny_regressor_training_writes_a_loadable_folder(tmp_path):
     points = REGRESSOR.sample(loaded, 3, 0)
     assert points.shape == (3, 18, 2) and torch.isfinite(points).all()
     assert (points >= 0).all() and (points <= 64).all()  # soft-argmax stays inside
+
+
+def test_a_regressor_fine_tune_starts_from_its_donor_and_counts_its_time(tmp_path):
+    donor = tmp_path / "donor"
+    train_regressor(KeypointConfig(**TINY_REGRESSOR), donor)
+    donor_seconds = json.loads((donor / "training.json").read_text())["wall_seconds"]
+    config = KeypointConfig(**{**TINY_REGRESSOR, "init_from": str(donor), "lr": 0.0})
+    out = tmp_path / "tuned"
+    train_regressor(config, out, ("--lr=0.0",))
+    # At learning rate 0 the weights are the donor's: the fine-tune started from them.
+    tuned, original = KeypointRegressor.load_folder(out), KeypointRegressor.load_folder(donor)
+    weights = zip(tuned.state_dict().items(), original.state_dict().values(), strict=True)
+    for (name, a), b in weights:
+        assert torch.equal(a, b), name
+    record = json.loads((out / "training.json").read_text())
+    assert record["command"].endswith("auxiliary pose-figures-keypoints --lr=0.0")
+    assert record["total_wall_seconds"] >= donor_seconds + record["wall_seconds"] - 0.2
+    card = (out / "README.md").read_text()
+    assert "fine-tuned from" in card and str(donor) in card
+    with pytest.raises(ValueError, match="differs in width"):
+        train_regressor(dataclasses.replace(config, width=8), tmp_path / "wider")
 
 
 def test_a_128_model_is_judged_by_the_64_regressor_at_its_own_scale():

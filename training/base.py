@@ -132,6 +132,14 @@ class Trainer:
         training and its time."""
         return []
 
-    def train_auxiliary(self, name: str, out: Path) -> dict[str, float]:
-        """Train one of the family's auxiliary models into ``out``; returns its metrics."""
+    def auxiliary_config_class(self, name: str) -> type | None:
+        """The config dataclass whose fields the auxiliary model ``name`` takes from the
+        command line as --field=value, or None where it takes none."""
+        return None
+
+    def train_auxiliary(
+        self, name: str, out: Path, overrides: dict[str, Any] | None = None
+    ) -> dict[str, float]:
+        """Train one of the family's auxiliary models into ``out`` (``overrides``: fields of
+        its ``auxiliary_config_class``); returns its metrics."""
         raise ValueError(f"{self.family_name} has no auxiliary model named {name!r}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -223,10 +223,14 @@ def write_auxiliary_run(
     metrics: dict[str, float],
     began: float,
     card: Callable[[dict[str, Any]], str],
+    options: Sequence[str] = (),
+    earlier_seconds: float = 0.0,
 ) -> dict[str, Any]:
     """An auxiliary model's publishable folder: its weights and config, eval.json,
-    training.json (the command, the wall time since ``began``, the config), the trainer's card
-    text (``card`` gets the record), then the sections every card has. Returns the record."""
+    training.json (the command with its --field=value ``options``, the wall time since
+    ``began``, plus ``earlier_seconds`` of the run it was fine-tuned from, the config), the
+    trainer's card text (``card`` gets the record), then the sections every card has. Returns
+    the record."""
     import time
     from dataclasses import asdict
 
@@ -234,14 +238,17 @@ def write_auxiliary_run(
 
     out = Path(out)
     model.save_pretrained(out)
+    wall_seconds = round(time.time() - began, 1)
     record = {
         "family": family.name,
         "auxiliary": auxiliary.name,
-        "command": f"python -m training auxiliary {auxiliary.name}",
-        "wall_seconds": round(time.time() - began, 1),
+        "command": " ".join(["python -m training auxiliary", auxiliary.name, *options]),
+        "wall_seconds": wall_seconds,
         "torch": torch.__version__,
         "config": asdict(model.config),
     }
+    if earlier_seconds:  # a fine-tune: its donor's training counts too
+        record["total_wall_seconds"] = round(earlier_seconds + wall_seconds, 1)
     runfiles.write_json(out, runfiles.EVALUATION, metrics)
     runfiles.write_json(out, runfiles.TRAINING, record)
     (out / runfiles.CARD).write_text(card(record), encoding="utf-8")

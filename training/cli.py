@@ -169,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
         "into its bundled snapshot under hub_models/snapshots, or --out.",
     )
     p.add_argument("name", choices=auxiliary, help="which auxiliary model")
+    # Models with a config (the pose keypoint regressor) take its fields as --field=value.
     p.add_argument("--out", type=Path, help="output folder (default: the bundled snapshot)")
 
     p = sub.add_parser(
@@ -251,7 +252,7 @@ def _load(family: Family, source: str | None) -> tuple[HubBundle, hub.Resolved]:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
-    if extra and args.command != "train":
+    if extra and args.command not in ("train", "auxiliary"):
         parser.error(f"unrecognised arguments: {' '.join(extra)}")
     try:
         return COMMANDS[args.command](args, extra)
@@ -359,7 +360,14 @@ def sample_command(args: argparse.Namespace, extra: list[str]) -> int:
 def auxiliary_command(args: argparse.Namespace, extra: list[str]) -> int:
     spec, published = _auxiliary(args.name)
     out = args.out or published.snapshot
-    metrics = spec.make_trainer().train_auxiliary(published.name, out)
+    trainer = spec.make_trainer()
+    overrides = {}
+    if extra:
+        config_class = trainer.auxiliary_config_class(published.name)
+        if config_class is None:
+            raise UsageError(f"{published.name} takes no --field=value options")
+        overrides = parse_overrides(config_class, extra)
+    metrics = trainer.train_auxiliary(published.name, out, overrides)
     print(f"trained {published.name} into {out}: {metrics}")
     return 0
 

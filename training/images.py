@@ -164,13 +164,15 @@ class ImageTrainer(Trainer):
         for i, array in enumerate(imagedata.to_uint8(sample(model, n, seed))):
             imagedata.to_pil(array).save(path / f"sample_{seed}_{i:05d}.png")
 
-    def train_auxiliary(self, name: str, out: Path) -> dict[str, float]:
+    def train_auxiliary(
+        self, name: str, out: Path, overrides: dict[str, Any] | None = None
+    ) -> dict[str, float]:
         if name in PROBES:
             return train_probe(name, out)
         for dataset in FEATURE_DATASETS:
             if feature_model(dataset).name == name:
                 return train_features(dataset, out)
-        return super().train_auxiliary(name, out)
+        return super().train_auxiliary(name, out, overrides)
 
 
 def small_data_step(model: ImageModel, optimizers, ctx: StepContext, batch, noise, fake_labels):

@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from hub_models import figuredata as fd
-from hub_models import hub, imagedata
+from hub_models import hub, imagedata, runfiles
 from hub_models.base import CheckpointError
 from hub_models.effnet import EfficientNetLite0, load_effnet, perceptual_l1
 from hub_models.family import Family
@@ -292,10 +292,18 @@ class Trainer(BaseTrainer):
         ids = fd.identities("test")
         write_gif(model, ids[seed % len(ids)], GIF_SEQUENCE, max(n, 2), path)
 
-    def train_auxiliary(self, name: str, out: Path) -> dict[str, float]:
+    def auxiliary_config_class(self, name: str) -> type | None:
+        return KeypointConfig if name == REGRESSOR.name else super().auxiliary_config_class(name)
+
+    def train_auxiliary(
+        self, name: str, out: Path, overrides: dict[str, Any] | None = None
+    ) -> dict[str, float]:
         if name == REGRESSOR.name:
-            return train_regressor(KeypointConfig(**REGRESSOR_PRESETS["demo"]), out)
-        return super().train_auxiliary(name, out)
+            overrides = overrides or {}
+            config = KeypointConfig(**{**REGRESSOR_PRESETS["demo"], **overrides})
+            options = tuple(f"--{k}={v}" for k, v in overrides.items())
+            return train_regressor(config, out, options)
+        return super().train_auxiliary(name, out, overrides)
 
 
 # -- one step ----------------------------------------------------------------------------------
@@ -481,6 +489,24 @@ def keypoint_loss(
     return ((predicted - true).abs().sum(-1) * weight).sum() / weight.sum()
 
 
+def regressor_donor(config: KeypointConfig) -> tuple[KeypointRegressor, float]:
+    """The regressor ``config.init_from`` names, in float32 to train on, and the wall seconds
+    its training took (its own and its donors')."""
+    folder = Path(config.init_from)
+    donor = KeypointRegressor.load_folder(folder).float()
+    shape = ("resolution", "width", "levels", "res_blocks")
+    differ = [f for f in shape if getattr(donor.config, f) != getattr(config, f)]
+    if differ:
+        raise ValueError(
+            f"init_from={folder} differs in "
+            + ", ".join(differ)
+            + ": "
+            + ", ".join(f"{f}={getattr(donor.config, f)}" for f in differ)
+        )
+    record = runfiles.read_json(folder, runfiles.TRAINING) or {}
+    return donor, float(record.get("total_wall_seconds", record.get("wall_seconds", 0.0)))
+
+
 @torch.inference_mode()
 def predict_keypoints(regressor: KeypointRegressor, images: torch.Tensor) -> torch.Tensor:
     return torch.cat(
@@ -488,11 +514,15 @@ def predict_keypoints(regressor: KeypointRegressor, images: torch.Tensor) -> tor
     )
 
 
-def train_regressor(config: KeypointConfig, out: Path) -> dict[str, float]:
-    """Train the keypoint regressor on real renders of training identities; measure it on the
-    test identities; write a published folder (weights, config, card, eval.json,
-    training.json)."""
+def train_regressor(
+    config: KeypointConfig, out: Path, options: tuple[str, ...] = ()
+) -> dict[str, float]:
+    """Train the keypoint regressor on real renders of training identities (from scratch, or
+    on from ``config.init_from``); measure it on the test identities; write a published folder
+    (weights, config, card, eval.json, training.json). ``options`` are the command line's
+    --field=value overrides, for the record."""
     began = time.time()
+    donor, donor_seconds = regressor_donor(config) if config.init_from else (None, 0.0)
     r = config.resolution
     images, points, visible = _single_renders(
         fd.render_pairs(config.train_pairs, "train", config.seed, r)
@@ -501,7 +531,10 @@ def train_regressor(config: KeypointConfig, out: Path) -> dict[str, float]:
         fd.render_pairs(config.eval_pairs, "test", EVAL_SEED, r)
     )
     torch.manual_seed(config.seed)
-    net = KeypointRegressor(config).train()
+    net = KeypointRegressor(config)
+    if donor is not None:
+        net.load_state_dict(donor.state_dict())
+    net.train()
     optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, config.steps)
     g = torch.Generator().manual_seed(config.seed)
@@ -530,12 +563,23 @@ def train_regressor(config: KeypointConfig, out: Path) -> dict[str, float]:
         ),
     }
     write_auxiliary_run(
-        out, FAMILY, REGRESSOR, net, metrics, began, lambda record: regressor_card(config, metrics)
+        out,
+        FAMILY,
+        REGRESSOR,
+        net,
+        metrics,
+        began,
+        lambda record: regressor_card(config, metrics, record),
+        options=options,
+        earlier_seconds=donor_seconds,
     )
     return metrics
 
 
-def regressor_card(config: KeypointConfig, metrics: dict[str, float]) -> str:
+def regressor_card(
+    config: KeypointConfig, metrics: dict[str, float], record: dict[str, Any] | None = None
+) -> str:
+    record = record or {}
     images = 2 * config.train_pairs
     soften_note = (
         "\nHalf of each training batch was shown at half the resolution, scaled back up, "
@@ -544,6 +588,14 @@ def regressor_card(config: KeypointConfig, metrics: dict[str, float]) -> str:
         if config.soften
         else ""
     )
+    command = record.get("command", f"python -m training auxiliary {REGRESSOR.name}")
+    schedule = f"Trained for {config.steps:,} steps of {config.batch_size} at width {config.width}"
+    if config.init_from:
+        schedule += (
+            f", fine-tuned from `{config.init_from}` at learning rate {config.lr:g}; "
+            f"with its own training (its card tells how), "
+            f"{record.get('total_wall_seconds', 0) / 60:.0f} minutes on the 2-core CPU in all"
+        )
     return f"""---
 library_name: pytorch
 license: mit
@@ -572,6 +624,6 @@ keypoints = regressor(images)  # (N, 3, R, R) in [-1, 1] -> (N, 18, 2) pixels (x
 | PCK@0.1 on the same renders halved and scaled back up | {metrics["pck_real_softened"]:.4f} |
 | mean error of visible keypoints, pixels | {metrics["mean_error_px"]:.3f} |
 
-Trained for {config.steps:,} steps of {config.batch_size} at width {config.width}.
-Reproduce: `python -m training auxiliary {REGRESSOR.name} --out DIR` (the numbers: `DIR/eval.json`).
+{schedule}.
+Reproduce: `{command} --out DIR` (the numbers: `DIR/eval.json`).
 """

@@ -578,12 +578,14 @@ class StackGANTrainer(Trainer):
         """``n`` test captions, one Stage-I / Stage-II pair each."""
         caption_grid(model, grid_captions(model, data, n), 1, seed).save(path)
 
-    def train_auxiliary(self, name: str, out: Path) -> dict[str, float]:
+    def train_auxiliary(
+        self, name: str, out: Path, overrides: dict[str, Any] | None = None
+    ) -> dict[str, float]:
         if name in TEXT_IMAGE_ROLES:
             return train_text_image(name, out)
         if name == ATTRIBUTES:
             return train_attributes(out)
-        return super().train_auxiliary(name, out)
+        return super().train_auxiliary(name, out, overrides)
 
 
 # -- evaluation -------------------------------------------------------------------------------
