@@ -5,14 +5,15 @@ detached before it enters Stage II, so Stage II's L1 and D's verdict never reach
 every checkpoint and sample of such a run is a complete model. ``stage1_from`` adds PG2's
 second phase: Stage I copied from a finished run and frozen, Stage II and D trained alone
 (about half the cost of a joint step). ``init_from`` fine-tunes every weight of a finished
-run. The published model is made in two phases and four fine-tunes (the README lists the
-commands; each run's training.json, and so the card, lists the runs before it):
+run. The published model is made in two phases, with the warp settings and part weights that
+a longer chain of fine-tunes found (the README lists both; each run's training.json, and so
+the card, lists the runs before it):
 
-    python -m training train pose --preset demo --out runs/pose-figures-stage1
-    python -m training train pose --preset demo --stage1_from=runs/pose-figures-stage1 \
-        --discriminator=spectral --steps=3000 --w_adv=0.0001 --out runs/pose-phase2
-    ... --init_from=runs/pose-phase2 --w_parts=3, then --w_parts=8, then --warp_facing=true,
-    then --turn_fill=true --turn_from_side=true
+    python -m training train pose --preset demo --w_parts=8 --warp_facing=true \
+        --turn_fill=true --turn_from_side=true --out runs/pose-scratch
+    python -m training train pose --preset demo --stage1_from=runs/pose-scratch \
+        --discriminator=spectral --steps=3000 --w_adv=0.0001 --w_parts=8 --warp_facing=true \
+        --turn_fill=true --turn_from_side=true --out runs/pose-phase2
 
 Why the second phase: in the joint run Stage II, against PG2's batch-normed discriminator,
 covered the figures in coloured noise (mask-SSIM 0.960 against its own Stage I's 0.965 on the
@@ -20,7 +21,8 @@ test pairs); a discriminator without batch norm (``discriminator="spectral"``) r
 noise, and a lower adversarial weight let Stage II add sharpness without losing structure.
 The weight was picked on 500 fresh pairs of training identities, not on the test identities:
 final mask-SSIM 0.9633 at 0.002, 0.9643 at 0.0005, 0.9650 at 0.0001 (Stage I 0.9648, the
-warp 0.9641). The fine-tunes were picked on 500 pairs of validation identities (README).
+warp 0.9641). The fine-tunes' settings were picked on 500 pairs of validation identities
+(README).
 
 Each training pair is used in both directions (A -> B and B -> A, drawn per sample), which
 doubles the pairs at no rendering cost.
