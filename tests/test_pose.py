@@ -34,13 +34,7 @@ from hub_models.pose import (
 )
 from training.base import StepContext
 from training.loop import RunOptions, train
-from training.pose import (
-    REGRESSOR_PRESETS,
-    Trainer,
-    evaluate,
-    find_keypoints,
-    train_regressor,
-)
+from training.pose import REGRESSOR_PRESETS, Trainer, evaluate, find_keypoints, train_regressor
 
 TINY = Trainer.presets["tiny"]
 TINY_REGRESSOR = REGRESSOR_PRESETS["tiny"]

@@ -499,12 +499,8 @@ def regressor_donor(config: KeypointConfig) -> tuple[KeypointRegressor, float]:
     shape = ("resolution", "width", "levels", "res_blocks")
     differ = [f for f in shape if getattr(donor.config, f) != getattr(config, f)]
     if differ:
-        raise ValueError(
-            f"init_from={folder} differs in "
-            + ", ".join(differ)
-            + ": "
-            + ", ".join(f"{f}={getattr(donor.config, f)}" for f in differ)
-        )
+        values = ", ".join(f"{f}={getattr(donor.config, f)}" for f in differ)
+        raise ValueError(f"init_from={folder} differs in {', '.join(differ)}: {values}")
     record = runfiles.read_json(folder, runfiles.TRAINING) or {}
     return donor, float(record.get("total_wall_seconds", record.get("wall_seconds", 0.0)))
 
