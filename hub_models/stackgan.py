@@ -151,6 +151,12 @@ class StackGANConfig:
     # layer), on real pictures for D and on samples for G, at this temperature.
     w_contrastive: float = 0.0
     temperature: float = 0.1
+    # Weight of the discriminators' attribute head (AC-GAN, Odena et al. 2017; rendered shapes
+    # only; 0: none, and no head): from the trunk's 4x4 features D names, for every colour,
+    # the shape (or none) and size on real pictures, and their centres; G is asked to make D
+    # read the caption's shapes and sizes in its samples and the stated relations between
+    # the centres. A real/fake logit says only that a picture is wrong, the head says where.
+    w_attributes: float = 0.0
     augment: str = ""  # DiffAugment policy; "color" is refused (it breaks colour matching)
     lr_g: float = 2e-4
     lr_d: float = 2e-4
@@ -186,6 +192,17 @@ class StackGANConfig:
         require_positive(self, "steps", "batch_size", "eval_scenes", "retrieval_pool")
         if self.w_contrastive < 0 or self.temperature <= 0:
             raise ValueError("w_contrastive must be >= 0 and temperature > 0")
+        if self.w_attributes < 0:
+            raise ValueError("w_attributes must be >= 0")
+        if self.w_attributes and self.dataset != "shapes":
+            raise ValueError(
+                "w_attributes needs captions with known attributes: rendered shapes only"
+            )
+        if self.w_attributes and self.augment:
+            raise ValueError(
+                "w_attributes cannot be used with augment: the head learns where each object "
+                "is, and augmentations move or hide objects"
+            )
         if not 0 <= self.near_misses <= 1:
             raise ValueError("near_misses is a share: between 0 and 1")
         if self.residual_blocks < 0 or self.stage2_start < 0 or self.kl_weight < 0:
@@ -316,7 +333,14 @@ class MatchingDiscriminator(nn.Module):
     batch's features serve its right and its wrong caption."""
 
     def __init__(
-        self, *, width: int, resolution: int, text_dim: int, d_text_dim: int, embed: bool = False
+        self,
+        *,
+        width: int,
+        resolution: int,
+        text_dim: int,
+        d_text_dim: int,
+        embed: bool = False,
+        attributes: bool = False,
     ) -> None:
         super().__init__()
         sn = nn.utils.parametrizations.spectral_norm
@@ -335,12 +359,27 @@ class MatchingDiscriminator(nn.Module):
         # The contrastive term's image embedding (pooled features -> the text space), built only
         # for a model trained with it so that models trained without it keep their weights.
         self.embed = sn(nn.Linear(channels, text_dim)) if embed else None
+        # The attribute head (``w_attributes``), likewise only where trained. No spectral norm:
+        # class logits must be free to grow, and the trunk below it is already normalised.
+        slots = len(COLOURS) * HEAD_PER_COLOUR
+        self.attributes = nn.Linear(channels * 16, slots) if attributes else None
 
     def embedding(self, features: torch.Tensor) -> torch.Tensor:
         """Unit vectors in the text encoder's space, from the trunk's features."""
         if self.embed is None:
             raise ValueError("this discriminator was built without the contrastive embedding")
         return F.normalize(self.embed(features.sum((2, 3))), dim=1)
+
+    def attribute_logits(
+        self, features: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(shape logits (N, K, S + 1), size logits (N, K, 2), centres (N, K, 2) in [0, 1]) for
+        each colour slot, as AttributeClassifier reads them, from the trunk's features."""
+        if self.attributes is None:
+            raise ValueError("this discriminator was built without the attribute head")
+        out = self.attributes(features.flatten(1)).view(len(features), len(COLOURS), -1)
+        shape, size, xy = out.split([len(SHAPES) + 1, len(SIZES), 2], 2)
+        return shape, size, xy.sigmoid()
 
     def judge(self, features: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
         t = self.text(text * self.scale)[:, :, None, None].expand(-1, -1, 4, 4)
@@ -401,7 +440,12 @@ class StackGAN(HubBundle):
         self.g2 = Stage2Generator(
             c_dim=c.c_dim, width=c.g2_width, residual_blocks=c.residual_blocks
         )
-        text = {"text_dim": c.text_dim, "d_text_dim": c.d_text_dim, "embed": c.w_contrastive > 0}
+        text = {
+            "text_dim": c.text_dim,
+            "d_text_dim": c.d_text_dim,
+            "embed": c.w_contrastive > 0,
+            "attributes": c.w_attributes > 0,
+        }
         self.d1 = MatchingDiscriminator(width=c.d1_width, resolution=c.stage1_resolution, **text)
         self.d2 = MatchingDiscriminator(width=c.d2_width, resolution=c.resolution, **text)
         init_dcgan(self.g1)
@@ -453,9 +497,47 @@ def encode_captions(model: StackGAN, captions: Sequence[str]):
     return textenc.encode(model.text, captions)
 
 
+def merges_into_transposed(up: nn.Module, conv: nn.Module) -> bool:
+    """Whether ``up`` then ``conv`` is nearest 2x upsampling then a plain 3x3 convolution
+    (padding 1), the pair ``upsampling_as_transposed`` rewrites."""
+    return (
+        isinstance(up, nn.Upsample)
+        and up.mode == "nearest"
+        and up.scale_factor in (2, 2.0)
+        and isinstance(conv, nn.Conv2d)
+        and conv.kernel_size == (3, 3)
+        and conv.stride == (1, 1)
+        and conv.padding == (1, 1)
+        and conv.dilation == (1, 1)
+        and conv.groups == 1
+    )
+
+
+def upsampling_as_transposed(conv: nn.Conv2d) -> nn.ConvTranspose2d:
+    """Nearest 2x upsampling then ``conv`` (3x3, padding 1) as one 4x4 transposed convolution
+    of stride 2 at the input's size: input row r reaches output rows 2r - 1 .. 2r + 2 with the
+    kernel's rows (w2, w1 + w2, w0 + w1, w0), and likewise the columns. 16 multiplications
+    per input pixel and channel pair where the pair makes 36 (4 output pixels x 9); the same
+    pictures to float rounding."""
+    weight = conv.weight.detach()
+
+    def taps(kernel: torch.Tensor, dim: int) -> torch.Tensor:
+        w0, w1, w2 = kernel.unbind(dim)
+        return torch.stack([w2, w1 + w2, w0 + w1, w0], dim)
+
+    out_channels, in_channels = weight.shape[:2]
+    merged = nn.ConvTranspose2d(in_channels, out_channels, 4, 2, 1, bias=conv.bias is not None)
+    with torch.no_grad():
+        merged.weight.copy_(taps(taps(weight, 2), 3).transpose(0, 1))
+        if conv.bias is not None:
+            merged.bias.copy_(conv.bias)
+    return merged
+
+
 def _folded(module: nn.Module) -> nn.Module:
     """A copy of ``module`` for inference: each convolution or linear layer followed by batch
-    norm becomes one layer with the norm's running statistics folded into its weights."""
+    norm becomes one layer with the norm's running statistics folded into its weights, and
+    nearest upsampling followed by a 3x3 convolution one transposed convolution."""
     module = copy.deepcopy(module)
 
     def fold(parent: nn.Module) -> None:
@@ -466,11 +548,16 @@ def _folded(module: nn.Module) -> nn.Module:
             layers, kept = list(child), []
             while layers:
                 layer = layers.pop(0)
+                upsample = layers and merges_into_transposed(layer, layers[0])
+                if upsample:
+                    layer = layers.pop(0)
                 if layers and isinstance(layers[0], nn.BatchNorm2d | nn.BatchNorm1d):
                     fuse = (
                         fuse_conv_bn_eval if isinstance(layer, nn.Conv2d) else fuse_linear_bn_eval
                     )
                     layer = fuse(layer, layers.pop(0))
+                if upsample:
+                    layer = upsampling_as_transposed(layer)
                 fold(layer)
                 kept.append(layer)
             setattr(parent, name, nn.Sequential(*kept))
@@ -481,7 +568,8 @@ def _folded(module: nn.Module) -> nn.Module:
 
 def inference_generators(model: StackGAN) -> tuple[nn.Module, nn.Module]:
     """Stage-I and Stage-II as sampling runs them: in eval mode, copies with batch norm folded
-    in and channels-last weights (about 1.6x faster on a CPU, the same pictures to 1e-5),
+    in, upsampling merged into the next convolution and channels-last weights (faster on a
+    CPU, the same pictures to 1e-5),
     built once per set of weights and rebuilt when any changes in place (an optimizer step, a
     load); in train mode, the networks themselves."""
     if model.training:
@@ -565,6 +653,7 @@ COLOURS = tuple(shapesdata.COLOURS)
 SHAPES = shapesdata.SHAPES
 SIZES = tuple(shapesdata.SIZES)
 ABSENT = len(SHAPES)  # the shape class "no object of this colour"
+HEAD_PER_COLOUR = len(SHAPES) + 1 + len(SIZES) + 2  # shape or none, size, centre
 
 
 @dataclass(frozen=True)
@@ -599,7 +688,7 @@ class AttributeClassifier(HubBundle):
 
     config_class = AttributeConfig
     storage_dtype = torch.float16
-    per_colour = len(SHAPES) + 1 + len(SIZES) + 2
+    per_colour = HEAD_PER_COLOUR
 
     def __init__(self, config: AttributeConfig) -> None:
         super().__init__(config)
@@ -651,7 +740,14 @@ def attribute_loss(
 ) -> torch.Tensor:
     """Cross-entropy on shape-or-none for every colour; on size and (L1) centre where the
     colour is present."""
-    shape, size, xy = model(images)
+    return scene_attribute_loss(model(images), target)
+
+
+def scene_attribute_loss(
+    logits: tuple[torch.Tensor, torch.Tensor, torch.Tensor], target: AttributePrediction
+) -> torch.Tensor:
+    """``attribute_loss`` on a head's outputs (shape logits, size logits, centres)."""
+    shape, size, xy = logits
     present = target.shape != ABSENT
     loss = F.cross_entropy(shape.flatten(0, 1), target.shape.flatten())
     if present.any():
@@ -701,6 +797,45 @@ def caption_targets(captions: Sequence[str]) -> CaptionTargets:
                 rel = shapesdata.RELATIONS.index(r.relation)
                 relations[:, i, j] = torch.tensor([a, rel, b])
     return CaptionTargets(*objects, *relations)
+
+
+def caption_slots(targets: CaptionTargets) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per colour slot what captions state: the shape (ABSENT where the colour is not named)
+    and the size (-1 where unstated), (N, K) each."""
+    n, k = len(targets.colour), len(COLOURS)
+    slot = torch.where(targets.colour >= 0, targets.colour, k)  # objects left out: a spare slot
+    shape = torch.full((n, k + 1), ABSENT, dtype=torch.long).scatter(1, slot, targets.shape)
+    size = torch.full((n, k + 1), -1, dtype=torch.long).scatter(1, slot, targets.size)
+    return shape[:, :k], size[:, :k]
+
+
+# Each relation's axis (0: x, 1: y, downwards) and the sign of subject minus reference on it.
+RELATION_AXIS = {"above": (1, -1.0), "below": (1, 1.0), "left of": (0, -1.0), "right of": (0, 1.0)}
+
+
+def caption_attribute_loss(
+    logits: tuple[torch.Tensor, torch.Tensor, torch.Tensor], targets: CaptionTargets
+) -> torch.Tensor:
+    """What a caption asks of a picture, on an attribute head's outputs: cross-entropy on each
+    colour's shape-or-none and on every stated size, and a hinge on each stated relation that
+    holds once the subject's centre is ``shapesdata.RELATION_MARGIN`` of the side past the
+    reference's on the relation's axis (as the renderer places them)."""
+    shape, size, xy = logits
+    shape_target, size_target = caption_slots(targets)
+    loss = F.cross_entropy(shape.flatten(0, 1), shape_target.flatten())
+    stated = size_target >= 0
+    if stated.any():
+        loss = loss + F.cross_entropy(size[stated], size_target[stated])
+    related = targets.relation >= 0
+    if related.any():
+        rows = related.nonzero()[:, 0]
+        relation = targets.relation[related]
+        axis = torch.tensor([RELATION_AXIS[r][0] for r in shapesdata.RELATIONS])[relation]
+        sign = torch.tensor([RELATION_AXIS[r][1] for r in shapesdata.RELATIONS])[relation]
+        offset = xy[rows, targets.subject[related]] - xy[rows, targets.reference[related]]
+        along = offset.gather(1, axis[:, None]).squeeze(1) * sign
+        loss = loss + 10 * F.relu(shapesdata.RELATION_MARGIN - along).mean()
+    return loss
 
 
 def predicted_relation(dx: torch.Tensor, dy: torch.Tensor) -> torch.Tensor:

@@ -16,6 +16,7 @@ import math
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from accelerate import Accelerator
 
 from hub_models import shapesdata, textenc
@@ -24,9 +25,12 @@ from hub_models.stackgan import (
     ABSENT,
     ATTRIBUTES,
     AUXILIARY,
+    COLOURS,
     FAMILY,
+    HEAD_PER_COLOUR,
     MATCHER,
     METRIC_NAMES,
+    SHAPES,
     TEXT_ENCODER,
     AttributeClassifier,
     AttributePrediction,
@@ -34,6 +38,8 @@ from hub_models.stackgan import (
     StackGAN,
     StackGANConfig,
     attribute_accuracy,
+    caption_attribute_loss,
+    caption_slots,
     caption_targets,
     contrastive_loss,
     encode_captions,
@@ -42,11 +48,14 @@ from hub_models.stackgan import (
     inference_generators,
     kl_divergence,
     matching_aware_discriminator_loss,
+    merges_into_transposed,
     noise,
     predicted_relation,
     r_precision,
     sample,
+    scene_attribute_loss,
     scene_targets,
+    upsampling_as_transposed,
 )
 from training import base, loop
 from training.base import StepContext
@@ -221,7 +230,8 @@ def test_folded_generators_draw_the_same_pictures_and_follow_new_weights():
             m.running_mean.uniform_(-1, 1)
             m.running_var.uniform_(0.5, 2)
     g1, g2 = inference_generators(model)
-    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in g2.modules())
+    assert not any(isinstance(m, torch.nn.BatchNorm2d | torch.nn.Upsample) for m in g2.modules())
+    assert any(isinstance(m, torch.nn.ConvTranspose2d) for m in g1.modules())
     assert inference_generators(model)[1] is g2  # built once per set of weights
     c, z = torch.randn(4, TINY["c_dim"]), torch.randn(4, TINY["z_dim"])
     with torch.no_grad():
@@ -234,6 +244,20 @@ def test_folded_generators_draw_the_same_pictures_and_follow_new_weights():
     with torch.no_grad():
         model.g2.up[-2].weight.add_(1.0)
     assert inference_generators(model)[1] is not g2 and set(model.state_dict()) == state
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_upsampling_then_a_convolution_is_one_transposed_convolution(bias):
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(5, 7, 3, 1, 1, bias=bias)
+    pair = torch.nn.Sequential(torch.nn.Upsample(scale_factor=2, mode="nearest"), conv)
+    assert merges_into_transposed(*pair)
+    assert not merges_into_transposed(torch.nn.Upsample(scale_factor=2, mode="bilinear"), conv)
+    assert not merges_into_transposed(pair[0], torch.nn.Conv2d(5, 7, 3, 2, 1))
+    merged = upsampling_as_transposed(conv)
+    for x in (torch.randn(3, 5, 4, 6), torch.randn(2, 5, 5, 5)):  # any shape, odd sides too
+        with torch.no_grad():
+            torch.testing.assert_close(merged(x), pair(x), atol=1e-5, rtol=0)
 
 
 def test_encode_captions_reports_unknown_words_of_a_prompt():
@@ -268,6 +292,10 @@ def test_configs_that_cannot_work_are_refused():
     StackGANConfig(augment="translation,cutout")
     with pytest.raises(ValueError, match="share"):
         StackGANConfig(near_misses=1.5)
+    with pytest.raises(ValueError, match="rendered shapes only"):
+        StackGANConfig(dataset="emoji", w_attributes=1.0)
+    with pytest.raises(ValueError, match="move or hide"):
+        StackGANConfig(w_attributes=1.0, augment="translation")
 
 
 # -- the loss and the metrics on hand cases ------------------------------------------------------
@@ -324,6 +352,37 @@ def test_a_perfect_grader_scores_every_stated_attribute_right():
     scores = attribute_accuracy(scene_targets([scene] * 4), caption_targets(said))
     assert scores["colour"] == 3 / 4 and scores["shape"] == 2 / 4 and scores["size"] == 1 / 2
     assert math.isnan(scores["relation"])  # no caption states one
+
+
+def test_caption_slots_hold_what_each_caption_states():
+    captions = ["a small red circle above a blue cross", "a picture of a large green box"]
+    shape, size = caption_slots(caption_targets(captions))
+    red, blue, green = (COLOURS.index(c) for c in ("red", "blue", "green"))
+    expected_shape = torch.full((2, len(COLOURS)), ABSENT)
+    expected_shape[0, red], expected_shape[0, blue] = SHAPES.index("circle"), SHAPES.index("cross")
+    expected_shape[1, green] = SHAPES.index("square")
+    expected_size = torch.full((2, len(COLOURS)), -1)
+    expected_size[0, red], expected_size[1, green] = 0, 1  # the blue cross has no stated size
+    assert torch.equal(shape, expected_shape) and torch.equal(size, expected_size)
+
+
+def test_the_caption_attribute_loss_is_zero_for_a_head_that_reads_the_scene_right():
+    scenes = shapesdata.test_set(100)
+    truth = scene_targets(scenes)
+    targets = caption_targets(fixed_captions("test", 100))
+    sure = 50.0  # logits that make the cross-entropy vanish
+    right = (
+        F.one_hot(truth.shape, ABSENT + 1).float() * sure,
+        F.one_hot(truth.size, 2).float() * sure,
+        truth.xy,
+    )
+    assert caption_attribute_loss(right, targets).item() == pytest.approx(0, abs=1e-6)
+    # Objects in the right places with the wrong shapes; then the right shapes, mirrored.
+    wrong_shape = (right[0].roll(1, 2), *right[1:])
+    assert caption_attribute_loss(wrong_shape, targets).item() > 10
+    mirrored = (*right[:2], 1 - truth.xy)
+    assert caption_attribute_loss(mirrored, targets).item() > 1
+    assert scene_attribute_loss(right, truth).item() == pytest.approx(0, abs=1e-6)
 
 
 def test_an_empty_picture_scores_nothing():
@@ -385,6 +444,14 @@ def test_a_step_with_the_contrastive_term_trains_the_same_networks_and_the_embed
     changed = one_step(step=5, stage2_start=5, w_contrastive=1.0)
     assert changed == {"ca1", "g1", "d1", "ca2", "g2", "d2"}
     assert tiny_model(w_contrastive=1.0).d1.embed is not None and tiny_model().d1.embed is None
+
+
+def test_a_step_with_the_attribute_head_trains_the_same_networks_and_the_head():
+    head = tiny_model(w_attributes=1.0).d2.attributes
+    assert head.out_features == len(COLOURS) * HEAD_PER_COLOUR
+    assert tiny_model().d1.attributes is None
+    changed = one_step(step=5, stage2_start=5, w_attributes=1.0, near_misses=1.0)
+    assert changed == {"ca1", "g1", "d1", "ca2", "g2", "d2"}
 
 
 def test_a_step_with_near_misses_trains_the_same_networks():

@@ -69,6 +69,7 @@ from hub_models.stackgan import (
     attribute_accuracy,
     attribute_loss,
     auxiliary_defaults,
+    caption_attribute_loss,
     caption_targets,
     contrastive_loss,
     dataset_captions,
@@ -81,6 +82,7 @@ from hub_models.stackgan import (
     noise,
     r_precision,
     r_precision_chance,
+    scene_attribute_loss,
     scene_targets,
     synthesize,
 )
@@ -520,6 +522,10 @@ class StackGANTrainer(Trainer):
         draws = noise(c, c.batch_size, int(torch.randint(2**31 - 1, (1,), generator=ctx.generator)))
         z, eps1, eps2 = (part.to(ctx.device) for part in draws)
 
+        if c.w_attributes:  # what each real scene holds, and what each caption asks for
+            scene_truth = scene_targets(scenes)
+            caption_truth = caption_targets(captions)
+
         def augmented(images: torch.Tensor) -> torch.Tensor:
             return diff_augment(images, policy, ctx.generator) if policy else images
 
@@ -532,6 +538,9 @@ class StackGANTrainer(Trainer):
             if c.w_contrastive:
                 contrast = contrastive_loss(d.embedding(features), text, c.temperature, wrong)
                 loss_d = loss_d + c.w_contrastive * contrast
+            if c.w_attributes:
+                head = d.attribute_logits(features)
+                loss_d = loss_d + c.w_attributes * scene_attribute_loss(head, scene_truth)
             ctx.update(d_optimizer, loss_d)
             kl = kl_divergence(mu, logvar)
             fake_features = d.trunk(augmented(fake))
@@ -541,6 +550,9 @@ class StackGANTrainer(Trainer):
                     d.embedding(fake_features), text, c.temperature, wrong
                 )
                 loss_g = loss_g + c.w_contrastive * fake_contrast
+            if c.w_attributes:
+                stated = caption_attribute_loss(d.attribute_logits(fake_features), caption_truth)
+                loss_g = loss_g + c.w_attributes * stated
             ctx.update(g_optimizer, loss_g)
             out = {
                 f"loss_d{name}": loss_d.item(),
