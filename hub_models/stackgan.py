@@ -36,6 +36,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils import skip_init
 from torch.nn.utils.fusion import fuse_conv_bn_eval, fuse_linear_bn_eval
 
 from hub_models import shapesdata, textenc
@@ -526,7 +527,11 @@ def upsampling_as_transposed(conv: nn.Conv2d) -> nn.ConvTranspose2d:
         return torch.stack([w2, w1 + w2, w0 + w1, w0], dim)
 
     out_channels, in_channels = weight.shape[:2]
-    merged = nn.ConvTranspose2d(in_channels, out_channels, 4, 2, 1, bias=conv.bias is not None)
+    # skip_init: a default initialisation would draw from the process-wide generator, which
+    # sampling for one visitor must leave alone
+    merged = skip_init(
+        nn.ConvTranspose2d, in_channels, out_channels, 4, 2, 1, bias=conv.bias is not None
+    )
     with torch.no_grad():
         merged.weight.copy_(taps(taps(weight, 2), 3).transpose(0, 1))
         if conv.bias is not None:
