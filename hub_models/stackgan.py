@@ -981,7 +981,10 @@ EMOJI_RECIPE = (("dataset", "emoji"), ("augment", "translation,cutout"))
 # (a caption wrong in one colour, shape, size or relation) as the wrong captions, and XMC-GAN's
 # contrastive term with them as extra negatives, make every word count; Stage-I trains alone
 # longer (its steps cost a quarter of a joint one) and Stage-II is twice as wide, as the shapes
-# become legible at 64x64 only.
+# become legible at 64x64 only. An attribute head in both discriminators (AC-GAN) reads each
+# object's shape, size and place from the real scenes and asks G's pictures for what the
+# caption states: at the same budget it raised colour accuracy from 81 to 94 %, size from 62
+# to 85 % and relations from 45 to 61 % (the README's ablation).
 SHAPES_RECIPE = (
     ("near_misses", 1.0),
     ("w_contrastive", 1.0),
@@ -989,6 +992,7 @@ SHAPES_RECIPE = (
     ("d2_width", 24),
     ("steps", 11000),
     ("stage2_start", 4000),
+    ("w_attributes", 1.0),
 )
 
 
