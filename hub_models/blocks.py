@@ -140,7 +140,8 @@ class ProjectionDiscriminator(nn.Module):
     stays stable, minibatch standard deviation before the head, and the class entering by
     projection (Miyato & Koyama, arXiv:1802.05637): the logit is ``linear(h) + <embed(y), h>``
     for the image's features ``h``, which judges image and class jointly without feeding D
-    one-hot planes."""
+    one-hot planes. With ``classifier`` it also reads the class from ``h`` (AC-GAN, Odena et
+    al., arXiv:1610.09585; ``class_logits``), a second way for the class to reach G."""
 
     def __init__(
         self,
@@ -151,6 +152,7 @@ class ProjectionDiscriminator(nn.Module):
         num_classes: int = 0,
         mbstd: bool = True,
         spectral_norm: bool = True,
+        classifier: bool = False,
     ) -> None:
         super().__init__()
 
@@ -173,12 +175,24 @@ class ProjectionDiscriminator(nn.Module):
         self.head = sn(nn.Linear(width * 16, 1))
         if num_classes:
             self.embed = sn(nn.Embedding(num_classes, width * 16))
+        if classifier:
+            if not num_classes:
+                raise ValueError("a class-reading head needs num_classes")
+            self.classify = sn(nn.Linear(width * 16, num_classes))
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.judge(images, labels)[0]
+
+    def judge(
+        self, images: torch.Tensor, labels: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The real/fake logit and, with the class-reading head, the class logits, from one
+        pass through the trunk."""
         h = self.trunk(images).flatten(1)
         logit = self.head(h)
         if self.num_classes:
             if labels is None:
                 raise ValueError("this discriminator is class-conditional: give labels")
             logit = logit + (self.embed(labels) * h).sum(1, keepdim=True)
-        return logit
+        classify = getattr(self, "classify", None)
+        return logit, classify(h) if classify is not None else None

@@ -131,6 +131,9 @@ class ImageConfig:
     mbstd: bool | None = None
     ema_decay: float | None = None
     r1_weight: float | None = None
+    # AC-GAN's class term (diffaugment, conditional only; 0 = off): D also reads the class of
+    # the real images, G's samples must be read as the class they were drawn for.
+    w_class: float = 0.0
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -167,6 +170,10 @@ class ImageConfig:
             raise ValueError("ema_decay must be in [0, 1); 0 turns the average off")
         if self.r1_weight < 0:
             raise ValueError("r1_weight must be at least 0")
+        if self.w_class < 0:
+            raise ValueError("w_class must be at least 0")
+        if self.w_class and not (self.kind == "diffaugment" and self.num_classes):
+            raise ValueError("w_class needs a conditional diffaugment model (classes to read)")
 
     def _objective(self) -> str:
         return "wgan-gp" if self.kind == "wgan-gp" else "nonsaturating"
@@ -202,6 +209,7 @@ class ImageModel(HubBundle):
                 num_classes=config.num_classes,
                 mbstd=config.mbstd,
                 spectral_norm=config.spectral_norm,
+                classifier=config.w_class > 0,
                 **shape,
             )
         else:

@@ -159,6 +159,36 @@ def test_a_diffaugment_step_updates_g_d_and_the_average():
     assert {"generator", "discriminator", "generator_ema"} <= changed
 
 
+def test_the_class_head_reads_real_classes_and_pushes_g_towards_the_asked_class():
+    from accelerate import Accelerator
+
+    from training.base import StepContext
+
+    with pytest.raises(ValueError, match="w_class needs a conditional"):
+        tiny(kind="dcgan", dataset="emoji", w_class=1.0)
+    with pytest.raises(ValueError, match="w_class must be at least 0"):
+        tiny(kind="diffaugment", dataset="emoji-faces", w_class=-1.0)
+    assert not hasattr(
+        ImageModel(tiny(kind="diffaugment", dataset="emoji-faces")).discriminator, "classify"
+    )
+
+    trainer = FAMILIES["images"].make_trainer()
+    config = tiny(kind="diffaugment", dataset="emoji-faces", w_class=1.0)
+    data = trainer.prepare_data(config, None)
+    torch.manual_seed(0)
+    model = trainer.build(config, data).train()
+    d = model.discriminator.eval()  # no power iteration: two passes see the same weights
+    logit, classes = d.judge(data.train[:4], data.labels[:4])
+    assert classes.shape == (4, 4) and torch.equal(logit, d(data.train[:4], data.labels[:4]))
+    d.train()
+    head = d.classify.parametrizations.weight.original.clone()
+    ctx = StepContext(Accelerator(cpu=True), torch.Generator().manual_seed(0), 1, 1)
+    losses = trainer.train_step(model, trainer.optimizers(model), data, ctx)
+    assert {"class_d", "class_g"} <= set(losses)
+    assert math.isclose(losses["class_d"], math.log(4), rel_tol=0.3)  # 4 vendors, untrained
+    assert not torch.equal(head, d.classify.parametrizations.weight.original)
+
+
 # -- the multi-vendor data and the page's style row ------------------------------------------
 
 

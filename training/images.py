@@ -192,8 +192,13 @@ def small_data_step(model: ImageModel, optimizers, ctx: StepContext, batch, nois
     with torch.no_grad():
         fake = g(noise(), y_fake)
     real = augmented(real)
-    loss_d = discriminator_loss(c.objective, d(real, labels), d(augmented(fake), y_fake))
+    real_logit, real_classes = d.judge(real, labels)
+    loss_d = discriminator_loss(c.objective, real_logit, d(augmented(fake), y_fake))
     out = {"loss_d": loss_d.item()}
+    if c.w_class:  # the class head learns from real images only
+        class_d = F.cross_entropy(real_classes, labels)
+        loss_d = loss_d + c.w_class * class_d
+        out["class_d"] = class_d.item()
     if c.r1_weight and ctx.step % R1_EVERY == 0:
         r1 = r1_penalty(lambda x: d(x, labels), real)
         loss_d = loss_d + c.r1_weight / 2 * R1_EVERY * r1
@@ -201,11 +206,17 @@ def small_data_step(model: ImageModel, optimizers, ctx: StepContext, batch, nois
     ctx.update(optimizers["d"], loss_d)
 
     y_fake = fake_labels()
-    loss_g = generator_loss(c.objective, d(augmented(g(noise(), y_fake)), y_fake))
+    fake_logit, fake_classes = d.judge(augmented(g(noise(), y_fake)), y_fake)
+    loss_g = generator_loss(c.objective, fake_logit)
+    out["loss_g"] = loss_g.item()
+    if c.w_class:
+        class_g = F.cross_entropy(fake_classes, y_fake)
+        loss_g = loss_g + c.w_class * class_g
+        out["class_g"] = class_g.item()
     ctx.update(optimizers["g"], loss_g)
     if c.ema_decay:
         update_average(model.generator_ema, g, c.ema_decay, ctx.step)
-    return {**out, "loss_g": loss_g.item()}
+    return out
 
 
 @torch.no_grad()
