@@ -141,7 +141,7 @@ class ProjectionDiscriminator(nn.Module):
     projection (Miyato & Koyama, arXiv:1802.05637): the logit is ``linear(h) + <embed(y), h>``
     for the image's features ``h``, which judges image and class jointly without feeding D
     one-hot planes. With ``classifier`` it also reads the class from ``h`` (AC-GAN, Odena et
-    al., arXiv:1610.09585; ``class_logits``), a second way for the class to reach G."""
+    al., arXiv:1610.09585; see ``judge``), a second way for the class to reach G."""
 
     def __init__(
         self,
