@@ -309,13 +309,18 @@ def test_turn_colours_read_the_shirt_and_the_hair_of_most_sources():
     shirt, hair = pose.turn_colours(pose.to_float(pairs.source), pairs.source_keypoints)
     people = [fd.identity(int(i)) for i in pairs.identity_ids]
 
-    def share_close(found: torch.Tensor, attribute: str) -> float:
+    def close(found: torch.Tensor, attribute: str) -> torch.Tensor:
         true = torch.tensor([getattr(p, attribute) for p in people]).float() / 127.5 - 1
-        return float(((found - true).abs().amax(1) < 0.1).float().mean())
+        return (found - true).abs().amax(1) < 0.1
 
-    assert share_close(shirt, "shirt") > 0.5
-    assert share_close(hair, "hair") > 0.6
-    assert share_close(hair, "shirt") < 0.3  # not the same probe twice
+    # A turn away starts from a figure facing the camera, whose shirt shows its front pattern
+    # (stripes, a two-tone front, a V-neck): the sleeves are the shirt's own colour all the same.
+    facing = pose.facing(pairs.source_keypoints) > 0
+    assert facing.sum() >= 15
+    assert float(close(shirt, "shirt")[facing].float().mean()) > 0.85
+    assert float(close(shirt, "shirt").float().mean()) > 0.7
+    assert float(close(hair, "hair").float().mean()) > 0.6
+    assert float(close(hair, "shirt").float().mean()) < 0.3  # not the same probe twice
 
 
 def test_a_filled_warp_paints_a_figure_turned_away_and_drops_one_turned_to_the_camera():
