@@ -184,6 +184,13 @@ class PoseConfig:
     # published model drew those figures facing away: 56 % PCK on the test pairs from the
     # side to the front, 93 % on the real targets.
     turn_from_side: bool = False
+    # With warp_source: where the figure turned (the pairs warp_facing treats, turn_from_side
+    # included), Stage II reads the source with the figure replaced by the background
+    # (``refine_source``). Its U-Net has no bottleneck, and its skips sit where the source
+    # stood, about where the target stands: it copied the back of the source's head and its
+    # back pattern onto a figure now facing the camera, which the keypoint judge then read as
+    # facing away (PCK 87.3 % on the 135 test pairs turned to the camera, Stage I 90.8 %).
+    refine_hides_turn: bool = False
     # A fine-tune: every weight (both stages and D) copied from this trained model of the
     # same architecture (a run folder, or the name of a published pose model). "" starts
     # from scratch.
@@ -230,6 +237,8 @@ class PoseConfig:
         for option in ("turn_fill", "turn_from_side"):
             if getattr(self, option) and not self.warp_facing:
                 raise ValueError(f"{option} changes what warp_facing does: set warp_facing too")
+        if self.refine_hides_turn and not self.warp_source:
+            raise ValueError("refine_hides_turn needs warp_source: Stage II's figure is the warp")
 
     @property
     def label(self) -> str:
@@ -420,7 +429,8 @@ class PosePG2(HubBundle):
     def refine(
         self, source: torch.Tensor, coarse: torch.Tensor, warped: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """Stage II: Stage I plus a predicted difference map (not clamped: see ``transfer``)."""
+        """Stage II: Stage I plus a predicted difference map (not clamped: see ``transfer``).
+        ``source`` is what Stage II reads of it (``refine_source`` with refine_hides_turn)."""
         return coarse + self.stage2(self._inputs(source, coarse, warped=warped))
 
     def judge(self, source: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
@@ -428,10 +438,15 @@ class PosePG2(HubBundle):
         return self.discriminator(torch.cat([source, image], 1))
 
     def forward(
-        self, source: torch.Tensor, pose: torch.Tensor, warped: torch.Tensor | None = None
+        self,
+        source: torch.Tensor,
+        pose: torch.Tensor,
+        warped: torch.Tensor | None = None,
+        refined_from: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(Stage I, final); Stage II reads ``refined_from`` where given, else the source."""
         coarse = self.coarse(source, pose, warped)
-        return coarse, self.refine(source, coarse, warped)
+        return coarse, self.refine(source if refined_from is None else refined_from, coarse, warped)
 
 
 class KeypointRegressor(HubBundle):
@@ -602,7 +617,7 @@ def transfer(
     pose = heatmaps(target_keypoints, target_visibility, c.resolution).to(device)
     if len(pose) != len(source_images):
         raise DataError(f"{len(source_images)} source images but {len(pose)} target poses")
-    warped = None
+    warped = refined_from = None
     if c.warp_source:
         if source_keypoints is None:
             raise DataError("this model warps the source to the target pose: it needs the "
@@ -615,7 +630,11 @@ def transfer(
         warped = warp_limbs(
             source_cpu, source_keypoints, target_keypoints, c.turned, c.turn_from_side
         ).to(device)
-    coarse, final = model(source_images.to(device, torch.float32), pose, warped)
+        if c.refine_hides_turn:
+            refined_from = refine_source(
+                source_cpu, source_keypoints, target_keypoints, c.turn_from_side
+            ).to(device)
+    coarse, final = model(source_images.to(device, torch.float32), pose, warped, refined_from)
     return coarse.float().cpu(), final.clamp(-1, 1).float().cpu()
 
 
@@ -860,6 +879,72 @@ def facing(keypoints: torch.Tensor | np.ndarray) -> torch.Tensor:
     return torch.where(span > limit, 1, torch.where(span < -limit, -1, 0))
 
 
+def _torso_frame(points: torch.Tensor, r: int):
+    """(N,) neck, unit spine direction, spine length and half-width across the spine (pixels)
+    of (N, 18) complex keypoints: the torso's frame, which the warp maps between poses."""
+    neck = points[:, fd.NECK]
+    hips = (points[:, fd.R_HIP] + points[:, fd.L_HIP]) / 2
+    spine = hips - neck
+    length = spine.abs().clamp_min(1.0)
+    along = _unit(spine)
+    spans = torch.stack(
+        [
+            points[:, fd.L_SHOULDER] - points[:, fd.R_SHOULDER],
+            points[:, fd.L_HIP] - points[:, fd.R_HIP],
+        ],
+        -1,
+    )
+    across = (spans * along[:, None].conj()).imag.abs().amax(-1) / 2
+    return neck, along, length, across.clamp_min(MIN_TORSO_HALF_WIDTH * r)
+
+
+def _torso_score(points: torch.Tensor, pixels: torch.Tensor, r: int) -> torch.Tensor:
+    """(N, R, R) each pixel's distance from the spine over the torso's half-width (with
+    TORSO_MARGIN): at most 1 on the torso."""
+    neck, along, length, half = (v[:, None, None] for v in _torso_frame(points, r))
+    return _segment_distance(pixels, neck, along * length) / (half + TORSO_MARGIN * r)
+
+
+def turns(
+    source_keypoints: torch.Tensor | np.ndarray,
+    target_keypoints: torch.Tensor | np.ndarray,
+    from_side: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N,) bool each: the pairs whose figure turned between facing the camera and facing
+    away (``facing``; with ``from_side`` also from side on to either), and those of them that
+    turned away."""
+    facing_source, facing_target = facing(source_keypoints), facing(target_keypoints)
+    is_turned = facing_source * facing_target < 0
+    if from_side:
+        is_turned |= (facing_source == 0) & (facing_target != 0)
+    return is_turned, is_turned & (facing_target < 0)
+
+
+def figure_mask(keypoints: torch.Tensor | np.ndarray, resolution: int = 64) -> torch.Tensor:
+    """(N, 1, R, R) bool: the whole figure of (N, 18, 2) keypoints, the warp's parts and its
+    torso, grown by a pixel for the antialiased edges."""
+    points = _complex(torch.as_tensor(keypoints, dtype=torch.float32))
+    pixels = _pixel_grid(resolution)
+    _, _, limbs = _limb_scores(points, pixels, resolution)
+    inside = (limbs.amin(1) <= 1) | (_torso_score(points, pixels, resolution) <= 1)
+    return F.max_pool2d(inside[:, None].float(), 3, 1, 1) > 0
+
+
+def refine_source(
+    source: torch.Tensor,
+    source_keypoints: torch.Tensor | np.ndarray,
+    target_keypoints: torch.Tensor | np.ndarray,
+    from_side: bool = False,
+) -> torch.Tensor:
+    """The source as Stage II reads it with ``PoseConfig.refine_hides_turn``: where the figure
+    turned (``turns``), the figure replaced by the background."""
+    is_turned, _ = turns(source_keypoints, target_keypoints, from_side)
+    if not is_turned.any():
+        return source
+    hidden = is_turned[:, None, None, None] & figure_mask(source_keypoints, source.shape[-1])
+    return torch.where(hidden.to(source.device), source_background(source), source)
+
+
 def warp_limbs(
     source: torch.Tensor,
     source_keypoints: torch.Tensor | np.ndarray,
@@ -899,38 +984,16 @@ def warp_limbs(
     limb_from = a_s + (pixels - a_t) * scale
 
     # Torso: the spine's frame (along, across) in the target, mapped to the source's.
-    def frame(points: torch.Tensor):
-        neck = points[:, fd.NECK]
-        hips = (points[:, fd.R_HIP] + points[:, fd.L_HIP]) / 2
-        spine = hips - neck
-        length = spine.abs().clamp_min(1.0)
-        along = _unit(spine)
-        spans = torch.stack(
-            [
-                points[:, fd.L_SHOULDER] - points[:, fd.R_SHOULDER],
-                points[:, fd.L_HIP] - points[:, fd.R_HIP],
-            ],
-            -1,
-        )
-        across = (spans * along[:, None].conj()).imag.abs().amax(-1) / 2
-        return neck, along, length, across.clamp_min(MIN_TORSO_HALF_WIDTH * r)
-
-    neck_t, along_t, length_t, half_t = (v[:, None, None] for v in frame(tgt))
-    neck_s, along_s, length_s, half_s = (v[:, None, None] for v in frame(src))
+    neck_t, along_t, length_t, half_t = (v[:, None, None] for v in _torso_frame(tgt, r))
+    neck_s, along_s, length_s, half_s = (v[:, None, None] for v in _torso_frame(src, r))
     q = (pixels - neck_t) * along_t.conj()  # real: along the spine, imag: across it
     mapped = torch.complex(q.real * length_s / length_t, q.imag * half_s / half_t)
     torso_from = neck_s + along_s * mapped
-    torso_score = _segment_distance(pixels, neck_t, along_t * length_t) / (
-        half_t + TORSO_MARGIN * r
-    )
+    torso_score = _torso_score(tgt, pixels, r)
 
     scores = torch.cat([torso_score[:, None], limb_score], 1)  # (N, 1 + P, R, R)
     torso, head = 0, 1 + HEAD_PART  # indices into scores: the torso, then the limbs
-    facing_source, facing_target = facing(source_keypoints), facing(target_keypoints)
-    is_turned = facing_source * facing_target < 0  # (N,)
-    if from_side:
-        is_turned |= (facing_source == 0) & (facing_target != 0)
-    turned_away = is_turned & (facing_target < 0)  # "fill" paints these
+    is_turned, turned_away = turns(source_keypoints, target_keypoints, from_side)
     if turned != "warp":
         left_out = torch.zeros(len(scores), scores.shape[1], dtype=torch.bool)
         left_out[:, head] = left_out[:, torso] = (

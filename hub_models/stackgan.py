@@ -166,6 +166,12 @@ class StackGANConfig:
     steps: int = 10000
     stage2_start: int = 2500  # Stage-I trains alone before this step, then both together
     batch_size: int = 32
+    # Samples come from an exponential moving average of both stages' weights (and their
+    # conditioning augmentation), as for the small-data emoji models; 0: the last weights.
+    ema_decay: float = 0.0
+    # A fine-tune: every weight copied from this trained model of the same architecture (a
+    # run folder, or the name of a published StackGAN); "" starts from scratch.
+    init_from: str = ""
     # Published names or folders of the auxiliary models; "" = none (the text encoder stays
     # random and the metrics that need a grader are NaN: smoke runs only).
     text_encoder: str = TEXT_ENCODER
@@ -208,6 +214,8 @@ class StackGANConfig:
             raise ValueError("near_misses is a share: between 0 and 1")
         if self.residual_blocks < 0 or self.stage2_start < 0 or self.kl_weight < 0:
             raise ValueError("residual_blocks, stage2_start and kl_weight must be >= 0")
+        if not 0 <= self.ema_decay < 1:
+            raise ValueError("ema_decay must be in [0, 1); 0 samples the last weights")
         textenc.vocabulary_index(self.vocabulary)
 
     @property
@@ -422,6 +430,9 @@ def matching_aware_discriminator_loss(
     ) / 2
 
 
+SAMPLED = ("ca1", "g1", "ca2", "g2")  # what samples are drawn with (and averaged, with EMA)
+
+
 class StackGAN(HubBundle):
     """The copied text encoder (frozen), both stages with their conditioning augmentation,
     and both discriminators (kept so a published model can be fine-tuned or resumed)."""
@@ -451,6 +462,16 @@ class StackGAN(HubBundle):
         self.d2 = MatchingDiscriminator(width=c.d2_width, resolution=c.resolution, **text)
         init_dcgan(self.g1)
         init_dcgan(self.g2)
+        if c.ema_decay:
+            self.ema = nn.ModuleDict(
+                {name: copy.deepcopy(getattr(self, name)) for name in SAMPLED}
+            ).requires_grad_(False)
+
+    def sampled(self, name: str) -> nn.Module:
+        """The module that draws samples (one of ``SAMPLED``): its moving average where the
+        model keeps one and is not training, else the module itself."""
+        ema = getattr(self, "ema", None)
+        return ema[name] if ema is not None and not self.training else getattr(self, name)
 
     def copy_text_encoder(self, encoder: textenc.TextEncoder) -> None:
         """Take a trained text tower's weights (it must have this config's shape)."""
@@ -579,12 +600,13 @@ def inference_generators(model: StackGAN) -> tuple[nn.Module, nn.Module]:
     load); in train mode, the networks themselves."""
     if model.training:
         return model.g1, model.g2
-    params = [*model.g1.parameters(), *model.g2.parameters()]
+    g1, g2 = model.sampled("g1"), model.sampled("g2")
+    params = [*g1.parameters(), *g2.parameters()]
     key = tuple((id(p), p._version) for p in params)
     cached = model.__dict__.get("_inference")
     if cached is None or cached[0] != key:
         with torch.inference_mode(False), torch.no_grad():  # usable in and out of it
-            cached = (key, _folded(model.g1), _folded(model.g2))
+            cached = (key, _folded(g1), _folded(g2))
         model.__dict__["_inference"] = cached  # a plain attribute: not in the state dict
     return cached[1], cached[2]
 
@@ -601,9 +623,9 @@ def synthesize(
     for i in range(0, len(text), batch):
         t = text[i : i + batch].to(device)
         z, e1, e2 = (part[i : i + batch].to(device) for part in noise)
-        c1, _, _ = model.ca1(t, e1 * noise_scale)
+        c1, _, _ = model.sampled("ca1")(t, e1 * noise_scale)
         s1 = g1(c1, z)
-        c2, _, _ = model.ca2(t, e2 * noise_scale)
+        c2, _, _ = model.sampled("ca2")(t, e2 * noise_scale)
         first.append(s1.float().cpu())
         second.append(g2(s1, c2).float().cpu())
     r = model.config.resolution

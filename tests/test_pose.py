@@ -304,6 +304,25 @@ def test_a_turned_figures_warp_leaves_out_its_torso_and_head_and_no_other_part()
     assert (~is_background).flatten(1).any(1).all()
 
 
+def test_stage2_reads_a_turned_figures_source_without_the_figure_and_others_unchanged():
+    pairs = pose.render_pool(60, "test", 0)
+    source = pose.to_float(pairs.source)
+    turned, _ = pose.turns(pairs.source_keypoints, pairs.target_keypoints, from_side=True)
+    assert 0 < int(turned.sum()) < len(turned)
+    seen = pose.refine_source(source, pairs.source_keypoints, pairs.target_keypoints, True)
+    assert torch.equal(seen[~turned], source[~turned])  # nothing changes unless it turned
+    figure = torch.as_tensor(pairs.source_mask)[turned].reshape(-1, 64, 64) > 0  # as drawn
+    background = pose.source_background(source)[turned]
+    left = (seen[turned] - background).abs().amax(1) > 0.05
+    assert float(left[figure].float().mean()) < 0.02  # the figure is gone ...
+    kept = (seen[turned] - source[turned]).abs().amax(1) < 1e-6
+    assert float(kept[:, :, :8].float().mean()) > 0.99  # ... its surroundings are not
+    mask = pose.figure_mask(pairs.source_keypoints, 64)
+    assert mask.shape == (60, 1, 64, 64) and float(mask.float().mean()) < 0.3
+    with pytest.raises(ValueError, match="refine_hides_turn needs warp_source"):
+        PoseConfig(**{**TINY, "warp_source": False, "refine_hides_turn": True})
+
+
 def test_turn_colours_read_the_shirt_and_the_hair_of_most_sources():
     pairs = pose.render_pool(60, "train", 1)
     shirt, hair = pose.turn_colours(pose.to_float(pairs.source), pairs.source_keypoints)
@@ -417,6 +436,11 @@ def test_a_turn_filled_warp_step_updates_both_generators_and_d():
 
 def test_a_step_with_side_views_turned_updates_both_generators_and_d():
     config = {**TINY, "warp_facing": True, "turn_fill": True, "turn_from_side": True}
+    assert one_step(PoseConfig(**config)) == {"stage1", "stage2", "discriminator"}
+
+
+def test_a_step_with_stage2_blind_to_turned_figures_updates_both_generators_and_d():
+    config = {**TINY, "warp_facing": True, "turn_from_side": True, "refine_hides_turn": True}
     assert one_step(PoseConfig(**config)) == {"stage1", "stage2", "discriminator"}
 
 

@@ -55,6 +55,7 @@ from hub_models.stackgan import (
     sample,
     scene_attribute_loss,
     scene_targets,
+    synthesize,
     upsampling_as_transposed,
 )
 from training import base, loop
@@ -428,6 +429,45 @@ def test_a_joint_step_trains_every_network_but_the_text_encoder():
 
 def test_before_stage2_start_only_stage_one_trains():
     assert one_step(step=4, stage2_start=5, augment="translation") == {"ca1", "g1", "d1"}
+
+
+def test_moving_averages_follow_the_trained_stages_and_draw_the_samples(tmp_path):
+    with pytest.raises(ValueError, match="ema_decay"):
+        StackGANConfig(**{**TINY, "ema_decay": 1.0})
+    assert not hasattr(tiny_model(), "ema")
+    assert one_step(step=5, stage2_start=5, ema_decay=0.9) == {
+        "ca1", "g1", "d1", "ca2", "g2", "d2", "ema"
+    }  # fmt: skip
+    model = tiny_model(ema_decay=0.9)
+    with torch.no_grad():
+        for p in model.ema["g2"].parameters():
+            p.zero_()  # the average now draws something else than the live Stage-II
+    text = torch.randn(2, model.config.text_dim)
+    averaged = synthesize(model.eval(), text, noise(model.config, 2, 0))[1]
+    with torch.no_grad():
+        for p, q in zip(model.ema["g2"].parameters(), model.g2.parameters(), strict=True):
+            p.copy_(q)
+    live = synthesize(model, text, noise(model.config, 2, 0))[1]
+    assert not torch.allclose(averaged, live)  # eval mode samples with the average
+    assert model.train().sampled("g2") is model.g2  # training steps use the live weights
+
+    # A fine-tune starts from every weight of a model without averages; its own begin there.
+    tiny_model(seed=1).save_pretrained(tmp_path / "donor")
+    donor = StackGAN.load_folder(tmp_path / "donor")  # as stored
+    config = StackGANConfig(**{**TINY, "ema_decay": 0.9, "init_from": str(tmp_path / "donor")})
+    tuned = TRAINER.build(config, StackGANData(None, None, None))
+    assert torch.equal(tuned.g2.encode[0].weight, donor.g2.encode[0].weight.float())
+    assert torch.equal(tuned.ema["g1"].fc[0].weight, donor.g1.fc[0].weight.float())
+    assert TRAINER.donors(config) == [tmp_path / "donor"]
+    wider = StackGANConfig(
+        **{**TINY, "g2_width": 2 * TINY["g2_width"], "init_from": str(tmp_path / "donor")}
+    )
+    with pytest.raises(ValueError, match="another architecture"):
+        TRAINER.build(wider, StackGANData(None, None, None))
+    with pytest.raises(ValueError, match="neither a folder nor one of"):
+        TRAINER.build(
+            StackGANConfig(**{**TINY, "init_from": "no-such-model"}), StackGANData(None, None, None)
+        )
 
 
 def test_the_contrastive_term_is_low_for_matched_rows_and_high_for_shuffled_ones():

@@ -49,6 +49,19 @@ class StepContext:
         optimizer.step()
 
 
+def donor_folder(family: Family, name_or_folder: str, option: str = "init_from") -> Path:
+    """The folder a run copies weights from (``option`` names the config field): a run
+    folder itself, or one of ``family``'s published models' bundled snapshot."""
+    if Path(name_or_folder).is_dir():
+        return Path(name_or_folder)
+    names = [m.name for m in family.models]
+    if name_or_folder not in names:
+        raise ValueError(
+            f"{option}: {name_or_folder!r} is neither a folder nor one of {', '.join(names)}"
+        )
+    return family.model(name_or_folder).snapshot
+
+
 class Trainer:
     """The base of every family's trainer (see the module docstring for what to override)."""
 

@@ -64,6 +64,7 @@ from hub_models.pose import (
     part_mask,
     pck,
     pose_mask_l1,
+    refine_source,
     render_pool,
     sequence_keypoints,
     ssim,
@@ -71,7 +72,7 @@ from hub_models.pose import (
     transfer,
     warp_limbs,
 )
-from training.base import StepContext
+from training.base import StepContext, donor_folder
 from training.base import Trainer as BaseTrainer
 from training.cards import write_auxiliary_run
 
@@ -219,7 +220,17 @@ class Trainer(BaseTrainer):
         return model
 
     def donors(self, config: PoseConfig) -> list[Path]:
-        return [donor_folder(name) for name in (config.init_from, config.stage1_from) if name]
+        """Each folder once: a fine-tune of Stage II alone names one model twice (init_from
+        for every weight, stage1_from to freeze Stage I), and its time counts once."""
+        folders = [
+            donor_folder(FAMILY, name, option)
+            for name, option in (
+                (config.init_from, "init_from"),
+                (config.stage1_from, "stage1_from"),
+            )
+            if name
+        ]
+        return list(dict.fromkeys(folders))
 
     def optimizers(self, model: PosePG2) -> dict[str, torch.optim.Optimizer]:
         c = model.config
@@ -236,7 +247,7 @@ class Trainer(BaseTrainer):
         self, model: PosePG2, optimizers, data: PoseData, ctx: StepContext
     ) -> dict[str, float]:
         c = model.config
-        source, target, mask, pose, warped, parts = training_batch(
+        source, target, mask, pose, warped, parts, refined_from = training_batch(
             data.train,
             c.batch_size,
             ctx,
@@ -244,6 +255,7 @@ class Trainer(BaseTrainer):
             c.w_parts > 0,
             c.turned,
             c.turn_from_side,
+            c.refine_hides_turn,
         )
 
         frozen = bool(c.stage1_from)
@@ -259,7 +271,7 @@ class Trainer(BaseTrainer):
         with torch.set_grad_enabled(not frozen):
             coarse = model.coarse(source, pose, warped)
             l1_stage1, loss_stage1 = image_losses(coarse)
-        final = model.refine(source, coarse.detach(), warped)  # Stage II never changes Stage I
+        final = model.refine(refined_from, coarse.detach(), warped)  # never changes Stage I
 
         loss_d = discriminator_loss(
             c.objective, model.judge(source, target), model.judge(source, final.detach())
@@ -311,23 +323,12 @@ class Trainer(BaseTrainer):
 # -- one step ----------------------------------------------------------------------------------
 
 
-def donor_folder(name_or_folder: str) -> Path:
-    """A donor's folder: itself, or a published pose model's bundled snapshot."""
-    if Path(name_or_folder).is_dir():
-        return Path(name_or_folder)
-    return FAMILY.model(name_or_folder).snapshot
-
-
 def donor_model(name_or_folder: str, option: str) -> PosePG2:
     """The model a run copies weights from (``option``: init_from, or stage1_from for the
     second phase): a run folder, or a published pose model's name."""
+    folder = donor_folder(FAMILY, name_or_folder, option)  # refuses an unknown name
     if Path(name_or_folder).is_dir():
-        return PosePG2.load_folder(name_or_folder)
-    names = [m.name for m in FAMILY.models]
-    if name_or_folder not in names:
-        raise ValueError(
-            f"{option}: {name_or_folder!r} is neither a folder nor one of {', '.join(names)}"
-        )
+        return PosePG2.load_folder(folder)
     published = FAMILY.model(name_or_folder)
     model, _ = hub.load(PosePG2, published.repo_id, published.snapshot)
     return model
@@ -341,12 +342,15 @@ def training_batch(
     parts: bool = False,
     turned: str = "warp",
     from_side: bool = False,
+    hides_turn: bool = False,
 ):
     """(source, target, target mask, target heatmaps, warped source or None, target part mask
-    or None) on the step's device, in [-1, 1] and [0, 1]: ``batch_size`` pairs drawn from the
-    pool, each swapped (the target as the source) with probability 1/2; the source warped to
-    the target pose when ``warp`` (``turned``, ``from_side``: see warp_limbs); the target's
-    limbs and head (part_mask) when ``parts``."""
+    or None, the source Stage II reads) on the step's device, in [-1, 1] and [0, 1]:
+    ``batch_size`` pairs drawn from the pool, each swapped (the target as the source) with
+    probability 1/2; the source warped to the target pose when ``warp`` (``turned``,
+    ``from_side``: see warp_limbs); the target's limbs and head (part_mask) when ``parts``;
+    Stage II's source with the turned figures left out when ``hides_turn``
+    (``refine_source``), else the source itself."""
     index = torch.randint(len(pairs), (batch_size,), generator=ctx.generator)
     swap = torch.rand(batch_size, generator=ctx.generator) < 0.5
     picked = pairs.take(index)
@@ -366,12 +370,15 @@ def training_batch(
     _, visible = oriented(picked.source_visible, picked.target_visible)
     pose = heatmaps(points, visible, source.shape[-1])
     source = to_float(source)
-    warped = None
+    warped, refined_from = None, source
     if warp:  # on the CPU, where the keypoints are; one grid_sample for the batch
         warped = warp_limbs(source.cpu(), source_points, points, turned, from_side)
         warped = warped.to(ctx.device)
+    if hides_turn:
+        refined_from = refine_source(source.cpu(), source_points, points, from_side)
+        refined_from = refined_from.to(ctx.device)
     limbs = part_mask(points, source.shape[-1]).to(ctx.device) if parts else None
-    return source, to_float(target), mask.float() / 255, pose, warped, limbs
+    return source, to_float(target), mask.float() / 255, pose, warped, limbs, refined_from
 
 
 # -- evaluation --------------------------------------------------------------------------------

@@ -20,6 +20,11 @@ one colour, shape, size or relation changed), and ``w_contrastive`` adds XMC-GAN
 image-caption InfoNCE on each discriminator's pooled features (real pictures train D, samples
 train G), the near misses joining the batch's captions as negatives (see SHAPES_RECIPE).
 
+With ``ema_decay`` each step also moves an average of both stages' weights (and their
+conditioning augmentation) towards the live ones, and samples are drawn from the average.
+``init_from`` starts every weight from a trained model (a fine-tune); a donor without averages
+starts them at its own weights.
+
 Captioned pictures (``dataset="emoji"``, or a folder given as ``--data``) are read once
 (hub_models/captiondata.py) and drawn from at random instead of rendered; the model's vocabulary
 is then its text encoder's, or, without one, the training captions' words. Data with no
@@ -59,6 +64,7 @@ from hub_models.stackgan import (
     MATCHER,
     METRIC_NAMES,
     R_CANDIDATES,
+    SAMPLED,
     SETS,
     TEXT_ENCODER,
     AttributeClassifier,
@@ -86,7 +92,8 @@ from hub_models.stackgan import (
     scene_targets,
     synthesize,
 )
-from training.base import StepContext, Trainer
+from training.base import StepContext, Trainer, donor_folder
+from training.images import update_average
 
 RETRIEVAL_SEED = 11  # the retrieval baseline's pool of training scenes
 AUX_EVAL_SCENES = 1000  # per fixed set, for the auxiliary models' own metrics
@@ -489,7 +496,12 @@ class StackGANTrainer(Trainer):
         model = StackGAN(model_config(config, data))
         if data.text_encoder is not None:
             model.copy_text_encoder(data.text_encoder.text)
+        if config.init_from:
+            copy_weights(model, donor_model(config.init_from))
         return model
+
+    def donors(self, config: StackGANConfig) -> list[Path]:
+        return [donor_folder(FAMILY, config.init_from)] if config.init_from else []
 
     def optimizers(self, model: StackGAN) -> dict[str, torch.optim.Optimizer]:
         c = model.config
@@ -574,6 +586,9 @@ class StackGANTrainer(Trainer):
             c2, mu2, logvar2 = model.ca2(text, eps2)
             fake2 = model.g2(fake1.detach(), c2)  # Stage-II refines, never trains Stage-I
             out |= stage(model.d2, optimizers["g2"], optimizers["d2"], real, fake2, mu2, logvar2, 2)
+        if c.ema_decay:
+            for name in SAMPLED:
+                update_average(model.ema[name], getattr(model, name), c.ema_decay, ctx.step)
         return out
 
     def evaluate(self, model: StackGAN, data: StackGANData) -> dict[str, float]:
@@ -598,6 +613,29 @@ class StackGANTrainer(Trainer):
         if name == ATTRIBUTES:
             return train_attributes(out)
         return super().train_auxiliary(name, out, overrides)
+
+
+def donor_model(name_or_folder: str) -> StackGAN:
+    return StackGAN.load_folder(donor_folder(FAMILY, name_or_folder)).float()
+
+
+def copy_weights(model: StackGAN, donor: StackGAN) -> None:
+    """Every weight of ``donor`` into ``model`` (the same architecture); a donor without
+    moving averages starts the model's from its own weights."""
+    try:
+        missing, unexpected = model.load_state_dict(donor.state_dict(), strict=False)
+    except RuntimeError as error:
+        raise ValueError(
+            "init_from is another architecture: " + str(error).splitlines()[-1].strip()
+        ) from error
+    if unexpected or any(not key.startswith("ema.") for key in missing):
+        raise ValueError(
+            "init_from is another architecture: "
+            + ", ".join([*unexpected, *(k for k in missing if not k.startswith("ema."))][:4])
+        )
+    if missing and hasattr(model, "ema"):
+        for name in SAMPLED:
+            model.ema[name].load_state_dict(getattr(model, name).state_dict())
 
 
 # -- evaluation -------------------------------------------------------------------------------
