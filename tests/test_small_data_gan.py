@@ -13,7 +13,7 @@ from hub_models import diffaugment, imagedata
 from hub_models.blocks import MinibatchStd, ProjectionDiscriminator
 from hub_models.images import RECIPE, ImageConfig, ImageModel, sample
 from hub_models.registry import FAMILIES
-from training.images import update_average
+from training.base import update_average
 
 TINY = FAMILIES["images"].make_trainer().presets["tiny"]
 

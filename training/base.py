@@ -49,6 +49,17 @@ class StepContext:
         optimizer.step()
 
 
+@torch.no_grad()
+def update_average(average: torch.nn.Module, live: torch.nn.Module, decay: float, step: int):
+    """Move the average towards the live weights; early on the average forgets faster (its
+    decay ramps up as (1 + step) / (10 + step)), so it does not hold the random init for long.
+    Buffers (batch-norm statistics) are copied, not averaged."""
+    decay = min(decay, (1 + step) / (10 + step))
+    torch._foreach_lerp_(list(average.parameters()), list(live.parameters()), 1 - decay)
+    for mine, theirs in zip(average.buffers(), live.buffers(), strict=True):
+        mine.copy_(theirs)
+
+
 def donor_folder(family: Family, name_or_folder: str, option: str = "init_from") -> Path:
     """The folder a run copies weights from (``option`` names the config field): a run
     folder itself, or one of ``family``'s published models' bundled snapshot."""

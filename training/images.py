@@ -29,7 +29,7 @@ from hub_models.objectives import (
 )
 from hub_models.probes import FACE_CLASSES, PROBES, ProbeConfig, fit_probe, probe_model
 from hub_models.registry import FAMILIES
-from training.base import StepContext, Trainer
+from training.base import StepContext, Trainer, update_average
 from training.cards import write_auxiliary_run
 
 VAE_PIXEL_SIGMA = 0.2  # the VAE's Gaussian likelihood scale, in [-1, 1] pixel units
@@ -217,17 +217,6 @@ def small_data_step(model: ImageModel, optimizers, ctx: StepContext, batch, nois
     if c.ema_decay:
         update_average(model.generator_ema, g, c.ema_decay, ctx.step)
     return out
-
-
-@torch.no_grad()
-def update_average(average: torch.nn.Module, live: torch.nn.Module, decay: float, step: int):
-    """Move the average towards the live weights; early on the average forgets faster (its
-    decay ramps up as (1 + step) / (10 + step)), so it does not hold the random init for long.
-    Buffers (batch-norm statistics) are copied, not averaged."""
-    decay = min(decay, (1 + step) / (10 + step))
-    torch._foreach_lerp_(list(average.parameters()), list(live.parameters()), 1 - decay)
-    for mine, theirs in zip(average.buffers(), live.buffers(), strict=True):
-        mine.copy_(theirs)
 
 
 def sample_grid(model: ImageModel, rows: int = 8, seed: int = 0):

@@ -92,8 +92,7 @@ from hub_models.stackgan import (
     scene_targets,
     synthesize,
 )
-from training.base import StepContext, Trainer, donor_folder
-from training.images import update_average
+from training.base import StepContext, Trainer, donor_folder, update_average
 
 RETRIEVAL_SEED = 11  # the retrieval baseline's pool of training scenes
 AUX_EVAL_SCENES = 1000  # per fixed set, for the auxiliary models' own metrics
