@@ -189,8 +189,9 @@ class PoseConfig:
     # (``refine_source``). Its U-Net has no bottleneck, and its skips sit where the source
     # stood, about where the target stands: it copied the back of the source's head and its
     # back pattern onto a figure now facing the camera, which the keypoint judge then read as
-    # facing away (PCK 87.3 % on the 135 test pairs turned to the camera, Stage I 90.8 %).
-    # 1,500 steps of Stage II with it kept 87.3 % there; the same steps without it, 85.9 %.
+    # facing away (PCK 87.3 % on the 135 test pairs turned to the camera, Stage I 90.8 %, by
+    # the soft-argmax judge of the time). 1,500 steps of Stage II with it kept 87.3 % there;
+    # the same steps without it, 85.9 %.
     refine_hides_turn: bool = False
     # A fine-tune: every weight (both stages and D) copied from this trained model of the
     # same architecture (a run folder, or the name of a published pose model). "" starts
@@ -251,6 +252,11 @@ class PoseConfig:
         return "fill" if self.turn_fill else "drop" if self.warp_facing else "warp"
 
 
+READOUTS = ("soft", "peak")
+PEAK_WINDOW = 2  # cells either side of a heatmap's maximum that the "peak" readout averages
+HEATMAP_SIGMA = 1.0  # cells: the width of the "peak" readout's training target
+
+
 @dataclass(frozen=True)
 class KeypointConfig:
     """The keypoint regressor: a small U-Net to 18 heatmaps, read out by soft-argmax."""
@@ -264,6 +270,12 @@ class KeypointConfig:
     # noise on all): a generator's pictures are softer than the renders, and the judge of
     # their pose must not read softness as a different pose.
     soften: bool = False
+    # How a heatmap becomes a point. "soft": soft-argmax over the whole map, trained by L1 on
+    # the points; where two limbs could hold a keypoint (the near and far leg side on) it
+    # lands between them and misses both. "peak": soft-argmax within PEAK_WINDOW cells of the
+    # map's maximum, trained by cross-entropy against a Gaussian at the true point, so that
+    # an unsure map keeps two peaks and the reading commits to one of them.
+    readout: str = "soft"
     init_from: str = ""  # a regressor's folder to fine-tune (the same architecture)
     lr: float = 1e-3
     steps: int = 3000
@@ -279,6 +291,8 @@ class KeypointConfig:
             self, "width", "res_blocks", "steps", "batch_size", "train_pairs", "eval_pairs"
         )
         _check_levels(self.resolution // 2, self.levels, "levels")
+        if self.readout not in READOUTS:
+            raise ValueError(f"readout must be one of {READOUTS}, not {self.readout!r}")
 
 
 # -- networks ----------------------------------------------------------------------------------
@@ -481,10 +495,42 @@ class KeypointRegressor(HubBundle):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """(N, 18, 2) keypoint pixels (x, y) of images in [-1, 1]."""
-        p = self.heatmaps(images)
+        return self.read(self.heatmaps(images))
+
+    def read(self, p: torch.Tensor) -> torch.Tensor:
+        """(N, 18, 2) keypoint pixels from (N, 18, R/2, R/2) heatmaps, by the config's readout."""
+        if self.config.readout == "peak":
+            cells = p.shape[-1]
+            peak = p.flatten(2).argmax(-1)
+            index = torch.arange(cells, device=p.device)
+            near_row = (index - (peak // cells)[..., None]).abs() <= PEAK_WINDOW
+            near_column = (index - (peak % cells)[..., None]).abs() <= PEAK_WINDOW
+            p = p * (near_row[..., :, None] & near_column[..., None, :])
+            p = p / p.sum((2, 3), keepdim=True)
         x = (p.sum(2) * self.centres).sum(-1)  # marginal over rows, then the expected column
         y = (p.sum(3) * self.centres).sum(-1)
         return torch.stack([x, y], -1)
+
+    def heatmap_loss(
+        self, images: torch.Tensor, points: torch.Tensor, weight: torch.Tensor
+    ) -> torch.Tensor:
+        """The "peak" readout's training loss (``heatmap_cross_entropy``) on ``images``."""
+        return heatmap_cross_entropy(self.net(self.stem(images)), points, weight, self.centres)
+
+
+def heatmap_cross_entropy(
+    logits: torch.Tensor, points: torch.Tensor, weight: torch.Tensor, centres: torch.Tensor
+) -> torch.Tensor:
+    """Cross-entropy of each keypoint's heatmap (N, 18, C, C logits over cells whose centres
+    are ``centres`` pixels) against a Gaussian of HEATMAP_SIGMA cells at its true pixel
+    (x, y), weighted per keypoint (N, 18)."""
+    sigma = HEATMAP_SIGMA * (centres[1] - centres[0])
+    gx = torch.exp(-((centres - points[..., :1]) ** 2) / (2 * sigma**2))
+    gy = torch.exp(-((centres - points[..., 1:]) ** 2) / (2 * sigma**2))
+    target = gy[..., :, None] * gx[..., None, :]
+    target = target / target.sum((2, 3), keepdim=True)
+    log_p = logits.flatten(2).log_softmax(-1).view_as(logits)
+    return (-(target * log_p).sum((2, 3)) * weight).sum() / weight.sum()
 
 
 # -- inputs ------------------------------------------------------------------------------------

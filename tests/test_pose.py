@@ -558,10 +558,45 @@ def test_a_regressor_fine_tune_starts_from_its_donor_and_counts_its_time(tmp_pat
     record = json.loads((out / "training.json").read_text())
     assert record["command"].endswith("auxiliary pose-figures-keypoints --lr=0.0")
     assert record["total_wall_seconds"] >= donor_seconds + record["wall_seconds"] - 0.2
+    donor_command = json.loads((donor / "training.json").read_text())["command"]
+    assert record["started_from"] == [{"command": donor_command, "wall_seconds": donor_seconds}]
     card = (out / "README.md").read_text()
-    assert "fine-tuned from" in card and str(donor) in card
+    assert f"fine-tuned at learning rate 0 from `{donor_command}`" in card
     with pytest.raises(ValueError, match="differs in width"):
         train_regressor(dataclasses.replace(config, width=8), tmp_path / "wider")
+
+
+def test_the_peak_readout_commits_to_the_stronger_of_two_peaks():
+    with pytest.raises(ValueError, match="readout"):
+        KeypointConfig(**{**TINY_REGRESSOR, "readout": "argmax"})
+    soft = KeypointRegressor(KeypointConfig(**TINY_REGRESSOR))
+    peak = KeypointRegressor(KeypointConfig(**{**TINY_REGRESSOR, "readout": "peak"}))
+    maps = torch.zeros(1, 18, 32, 32)
+    maps[..., 10, 4] = 0.6  # a keypoint's two candidates: (9, 21) and (9, 49) in pixels
+    maps[..., 10, 24] = 0.4
+    between = soft.read(maps)[0, 0]
+    assert torch.allclose(between, torch.tensor([25.0, 21.0]))  # on neither limb
+    assert torch.allclose(peak.read(maps)[0, 0], torch.tensor([9.0, 21.0]))
+    maps[..., 11, 5] = 0.6  # a spread peak still reads between its own cells
+    assert torch.allclose(
+        peak.read(maps / maps.sum((2, 3), keepdim=True))[0, 0], torch.tensor([10.0, 22.0])
+    )
+
+
+def test_the_heatmap_loss_is_least_where_the_map_peaks_on_the_truth(tmp_path):
+    centres = (torch.arange(32) + 0.5) * 2
+    truth = torch.full((2, 18, 2), 21.0)  # the centre of cell 10, on both axes
+    weight = torch.ones(2, 18)
+
+    def loss_peaking_at(cell: int) -> float:
+        logits = torch.zeros(2, 18, 32, 32)
+        logits[..., cell, cell] = 10.0
+        return float(pose.heatmap_cross_entropy(logits, truth, weight, centres))
+
+    assert loss_peaking_at(10) < loss_peaking_at(12) < loss_peaking_at(20)
+    config = KeypointConfig(**{**TINY_REGRESSOR, "readout": "peak"})
+    assert train_regressor(config, tmp_path)["mean_error_px"] > 0
+    assert KeypointRegressor.load_folder(tmp_path).config.readout == "peak"
 
 
 def test_a_128_model_is_judged_by_the_64_regressor_at_its_own_scale():

@@ -224,13 +224,13 @@ def write_auxiliary_run(
     began: float,
     card: Callable[[dict[str, Any]], str],
     options: Sequence[str] = (),
-    earlier_seconds: float = 0.0,
+    donor: Path | None = None,
 ) -> dict[str, Any]:
     """An auxiliary model's publishable folder: its weights and config, eval.json,
     training.json (the command with its --field=value ``options``, the wall time since
-    ``began``, plus ``earlier_seconds`` of the run it was fine-tuned from, the config), the
-    trainer's card text (``card`` gets the record), then the sections every card has. Returns
-    the record."""
+    ``began``, the config; for a fine-tune the runs of the ``donor`` folder it started from,
+    and the time of them all), the trainer's card text (``card`` gets the record), then the
+    sections every card has. Returns the record."""
     import time
     from dataclasses import asdict
 
@@ -247,8 +247,14 @@ def write_auxiliary_run(
         "torch": torch.__version__,
         "config": asdict(model.config),
     }
-    if earlier_seconds:  # a fine-tune: its donor's training counts too
-        record["total_wall_seconds"] = round(earlier_seconds + wall_seconds, 1)
+    if donor is not None:  # a fine-tune: its donor's training counts too
+        earlier = runfiles.read_json(donor, runfiles.TRAINING) or {}
+        record["started_from"] = [
+            *earlier.get("started_from", []),
+            {k: earlier.get(k) for k in ("command", "wall_seconds")},
+        ]
+        done = sum(run["wall_seconds"] or 0.0 for run in record["started_from"])
+        record["total_wall_seconds"] = round(done + wall_seconds, 1)
     runfiles.write_json(out, runfiles.EVALUATION, metrics)
     runfiles.write_json(out, runfiles.TRAINING, record)
     (out / runfiles.CARD).write_text(card(record), encoding="utf-8")

@@ -42,7 +42,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from hub_models import figuredata as fd
-from hub_models import hub, imagedata, runfiles
+from hub_models import hub, imagedata
 from hub_models.base import CheckpointError
 from hub_models.effnet import EfficientNetLite0, load_effnet, perceptual_l1
 from hub_models.family import Family
@@ -50,6 +50,7 @@ from hub_models.objectives import discriminator_loss, generator_loss
 from hub_models.pose import (
     FAMILY,
     METHODS,
+    PEAK_WINDOW,
     REGRESSOR,
     STAGE1_FIELDS,
     KeypointConfig,
@@ -498,18 +499,16 @@ def keypoint_loss(
     return ((predicted - true).abs().sum(-1) * weight).sum() / weight.sum()
 
 
-def regressor_donor(config: KeypointConfig) -> tuple[KeypointRegressor, float]:
-    """The regressor ``config.init_from`` names, in float32 to train on, and the wall seconds
-    its training took (its own and its donors')."""
+def regressor_donor(config: KeypointConfig) -> KeypointRegressor:
+    """The regressor ``config.init_from`` names, in float32 to train on."""
     folder = Path(config.init_from)
     donor = KeypointRegressor.load_folder(folder).float()
-    shape = ("resolution", "width", "levels", "res_blocks")
+    shape = ("resolution", "width", "levels", "res_blocks")  # a readout may change
     differ = [f for f in shape if getattr(donor.config, f) != getattr(config, f)]
     if differ:
         values = ", ".join(f"{f}={getattr(donor.config, f)}" for f in differ)
         raise ValueError(f"init_from={folder} differs in {', '.join(differ)}: {values}")
-    record = runfiles.read_json(folder, runfiles.TRAINING) or {}
-    return donor, float(record.get("total_wall_seconds", record.get("wall_seconds", 0.0)))
+    return donor
 
 
 @torch.inference_mode()
@@ -527,7 +526,7 @@ def train_regressor(
     (weights, config, card, eval.json, training.json). ``options`` are the command line's
     --field=value overrides, for the record."""
     began = time.time()
-    donor, donor_seconds = regressor_donor(config) if config.init_from else (None, 0.0)
+    donor = regressor_donor(config) if config.init_from else None
     r = config.resolution
     images, points, visible = _single_renders(
         fd.render_pairs(config.train_pairs, "train", config.seed, r)
@@ -546,7 +545,11 @@ def train_regressor(
     for _ in range(config.steps):
         index = torch.randint(len(images), (config.batch_size,), generator=g)
         batch = imagedata.blur_half(images[index], g) if config.soften else images[index]
-        loss = keypoint_loss(net(batch), points[index], visible[index], config.hidden_weight)
+        if config.readout == "peak":
+            weight = torch.where(visible[index], 1.0, config.hidden_weight)
+            loss = net.heatmap_loss(batch, points[index].float(), weight)
+        else:
+            loss = keypoint_loss(net(batch), points[index], visible[index], config.hidden_weight)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -576,7 +579,7 @@ def train_regressor(
         began,
         lambda record: regressor_card(config, metrics, record),
         options=options,
-        earlier_seconds=donor_seconds,
+        donor=Path(config.init_from) if config.init_from else None,
     )
     return metrics
 
@@ -594,12 +597,21 @@ def regressor_card(
         else ""
     )
     command = record.get("command", f"python -m training auxiliary {REGRESSOR.name}")
+    readout = (
+        f"soft-argmax within {PEAK_WINDOW} cells of each map's peak (the maps trained by "
+        "cross-entropy, so that where two limbs could hold a keypoint the reading commits to "
+        "one)"
+        if config.readout == "peak"
+        else "soft-argmax"
+    )
     schedule = f"Trained for {config.steps:,} steps of {config.batch_size} at width {config.width}"
     if config.init_from:
+        schedule += f", fine-tuned at learning rate {config.lr:g} from"
+        for run in record.get("started_from", []):
+            schedule += f" `{run['command']}` ({run['wall_seconds']:.0f} s), then"
         schedule += (
-            f", fine-tuned from `{config.init_from}` at learning rate {config.lr:g}; "
-            f"with its own training (its card tells how), "
-            f"{record.get('total_wall_seconds', 0) / 60:.0f} minutes on the 2-core CPU in all"
+            f" this command; {record.get('total_wall_seconds', 0) / 60:.0f} minutes on the "
+            "2-core CPU in all"
         )
     return f"""---
 library_name: pytorch
@@ -610,7 +622,7 @@ tags: [gan-gallery, keypoint-detection, pytorch_model_hub_mixin]
 # {REGRESSOR.name}
 
 Finds the 18 COCO keypoints of a rendered figure in a {config.resolution}x{config.resolution}
-picture: a small U-Net to 18 heatmaps and soft-argmax. Trained on {images:,} real renders of
+picture: a small U-Net to 18 heatmaps and {readout}. Trained on {images:,} real renders of
 training identities (hub_models/figuredata.py), never on a generated image; the pose family
 measures its models' PCK@0.1 with it (the pose in a generated picture, read by a judge that
 knows only real ones).{soften_note}
