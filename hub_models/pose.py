@@ -271,10 +271,10 @@ class KeypointConfig:
     # their pose must not read softness as a different pose.
     soften: bool = False
     # How a heatmap becomes a point. "soft": soft-argmax over the whole map, trained by L1 on
-    # the points; where two limbs could hold a keypoint (the near and far leg side on) it
-    # lands between them and misses both. "peak": soft-argmax within PEAK_WINDOW cells of the
-    # map's maximum, trained by cross-entropy against a Gaussian at the true point, so that
-    # an unsure map keeps two peaks and the reading commits to one of them.
+    # the points; where two limbs could hold a keypoint (the near and far leg side on) the
+    # expected position can land between them and miss both. "peak": soft-argmax within
+    # PEAK_WINDOW cells of the map's maximum, trained by cross-entropy against a Gaussian at
+    # the true point, so that an unsure map keeps two peaks and the reading commits to one.
     readout: str = "soft"
     init_from: str = ""  # a regressor's folder to fine-tune (the same architecture)
     lr: float = 1e-3
