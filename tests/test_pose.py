@@ -34,7 +34,14 @@ from hub_models.pose import (
 )
 from training.base import StepContext
 from training.loop import RunOptions, train
-from training.pose import REGRESSOR_PRESETS, Trainer, evaluate, find_keypoints, train_regressor
+from training.pose import (
+    REGRESSOR_PRESETS,
+    Trainer,
+    evaluate,
+    find_keypoints,
+    regressor_card,
+    train_regressor,
+)
 
 TINY = Trainer.presets["tiny"]
 TINY_REGRESSOR = REGRESSOR_PRESETS["tiny"]
@@ -562,6 +569,11 @@ def test_a_regressor_fine_tune_starts_from_its_donor_and_counts_its_time(tmp_pat
     assert record["started_from"] == [{"command": donor_command, "wall_seconds": donor_seconds}]
     card = (out / "README.md").read_text()
     assert f"fine-tuned at learning rate 0 from `{donor_command}`" in card
+    metrics = json.loads((out / "eval.json").read_text())
+    record["command"] += " --init_from=x"  # as the published judge was made: from its own folder
+    again = regressor_card(config, metrics, record)
+    assert f"Reproduce: `{donor_command} --out DONOR`, then `" in again
+    assert "--lr=0.0 --init_from=DONOR --out DIR`" in again
     with pytest.raises(ValueError, match="differs in width"):
         train_regressor(dataclasses.replace(config, width=8), tmp_path / "wider")
 

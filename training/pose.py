@@ -31,6 +31,7 @@ doubles the pairs at no rendering cost.
 from __future__ import annotations
 
 import functools
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -604,6 +605,11 @@ def regressor_card(
         if config.readout == "peak"
         else "soft-argmax"
     )
+    reproduce = f"`{command} --out DIR`"
+    earlier = record.get("started_from", [])
+    if earlier:  # the donor's folder may be the published one this run replaced: train it anew
+        donor = re.sub(r"--init_from=\S+", "--init_from=DONOR", command)
+        reproduce = f"`{earlier[-1]['command']} --out DONOR`, then `{donor} --out DIR`"
     schedule = f"Trained for {config.steps:,} steps of {config.batch_size} at width {config.width}"
     if config.init_from:
         schedule += f", fine-tuned at learning rate {config.lr:g} from"
@@ -642,5 +648,5 @@ keypoints = regressor(images)  # (N, 3, R, R) in [-1, 1] -> (N, 18, 2) pixels (x
 | mean error of visible keypoints, pixels | {metrics["mean_error_px"]:.3f} |
 
 {schedule}.
-Reproduce: `{command} --out DIR` (the numbers: `DIR/eval.json`).
+Reproduce: {reproduce} (the numbers: `DIR/eval.json`).
 """
