@@ -189,6 +189,17 @@ def test_the_keypoint_regressor_takes_its_config_fields_and_other_auxiliaries_no
     assert not (tmp_path / "o").exists()
 
 
+def test_recipe_switches_that_default_to_none_parse_as_their_type():
+    """--r1_weight=0 turns R1 off (the field is float | None: None takes the kind's default)."""
+    from hub_models.images import ImageConfig
+
+    values = cli.parse_overrides(ImageConfig, ["--r1_weight=0", "--mbstd=false", "--augment="])
+    assert values == {"r1_weight": 0.0, "mbstd": False, "augment": ""}
+    assert type(values["r1_weight"]) is float
+    with pytest.raises(cli.UsageError, match="--ema_decay expects float, got 'slow'"):
+        cli.parse_overrides(ImageConfig, ["--ema_decay=slow"])
+
+
 def test_tuple_fields_parse_from_their_declared_types():
     """--d_widths=1,2,3 is a tuple of ints (it used to become a tuple of characters)."""
     from hub_models.seqgan import SeqGANConfig

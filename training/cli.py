@@ -7,6 +7,7 @@ import dataclasses
 import json
 import math
 import sys
+import types
 import typing
 from pathlib import Path
 from typing import Any
@@ -36,8 +37,12 @@ class UsageError(ValueError):
 
 
 def parse_value(name: str, kind: Any, raw: str) -> Any:
-    """``raw`` as the config field's declared type (bool, int, float, str, tuple[X, ...])."""
+    """``raw`` as the config field's declared type (bool, int, float, str, tuple[X, ...], or
+    X | None: a recipe switch whose None means "the kind's default", given as X)."""
     origin = typing.get_origin(kind)
+    options = typing.get_args(kind)
+    if origin in (types.UnionType, typing.Union) and len(options) == 2 and type(None) in options:
+        return parse_value(name, next(o for o in options if o is not type(None)), raw)
     if origin is tuple:
         item = typing.get_args(kind)[0]
         parts = [part.strip() for part in raw.split(",") if part.strip()]
@@ -57,7 +62,7 @@ def parse_value(name: str, kind: Any, raw: str) -> Any:
 def parse_overrides(config_class: type, items: list[str]) -> dict[str, Any]:
     """Turn ['--lr_d=1e-4', '--d_widths=1,2,3'] into values of the config's field types."""
     fields = [f.name for f in dataclasses.fields(config_class)]
-    types = typing.get_type_hints(config_class)
+    hints = typing.get_type_hints(config_class)
     values: dict[str, Any] = {}
     for item in items:
         if not item.startswith("--") or "=" not in item:
@@ -70,7 +75,7 @@ def parse_overrides(config_class: type, items: list[str]) -> dict[str, Any]:
             raise UsageError(
                 f"{config_class.__name__} has no field {name!r}; fields: " + ", ".join(fields)
             )
-        values[name] = parse_value(name, types[name], raw)
+        values[name] = parse_value(name, hints[name], raw)
     return values
 
 
