@@ -130,12 +130,21 @@ class EffNetScorer:
             "nn_ratio": float(nearest(features, self.reference)[0].median())
             / self.held_out_nearest,
             "copies": copies(at_32(images), self.data.train),
-            "face_share": float(self.faces.logits_of_features(features).argmax(1).float().mean()),
+        }
+        return row | self.readings(features, labels)
+
+    def readings(
+        self, features: torch.Tensor, labels: torch.Tensor | None = None
+    ) -> dict[str, float]:
+        """What the classifiers of real emoji read in images' features: the share called a
+        face and, with ``labels``, the share read as the class asked for."""
+        out = {
+            "face_share": float(self.faces.logits_of_features(features).argmax(1).float().mean())
         }
         if labels is not None:
             predicted = self.classes.logits_of_features(features).argmax(1)
-            row["class_accuracy"] = float((predicted == labels).float().mean())
-        return row
+            out["class_accuracy"] = float((predicted == labels).float().mean())
+        return out
 
     def score_held_out(self) -> dict[str, float]:
         """The floor: real images the models never saw, scored like samples."""

@@ -121,6 +121,32 @@ def test_image_copies_and_verdicts():
     assert "| WGAN-GP | 7.00 |" in markdown({"mnist": rows})
 
 
+def test_emoji_verdicts_read_the_faces_bar_on_the_wide_sample():
+    from benchmarks.emoji import BASELINE, FIRST, FLOOR, TABLES, verdicts, wide_readings
+
+    def row(fd: float, faces: float, accuracy: float) -> dict[str, float]:
+        return {"fd_effnet": fd, "face_share": faces, "class_accuracy": accuracy, "copies": 0.0}
+
+    results = {}
+    for dataset, (name,) in TABLES.items():
+        results[dataset] = {
+            FLOOR: row(10.0, 1.0, 0.8),
+            BASELINE: row(300.0, 0.0, 0.0),
+            FIRST: row(200.0, 0.0, 0.0),
+            name: row(90.0, 0.95, 0.75) | {"face_share_512": 0.85, "class_accuracy_512": 0.7},
+        }
+    checks = verdicts(results)
+    # 95 % of the table's few samples are faces, but 85 % of the 512: the bar is missed
+    assert checks["emoji-faces: >= 90 % of 512 samples called a face"] is False
+    assert checks["emoji-faces: best FD-EffNet <= half the first DCGAN's"] is True
+    assert checks["emoji-all: class accuracy within 15 points of real"] is True
+    results["emoji-faces"]["images-emoji-faces"]["face_share_512"] = 0.9
+    assert verdicts(results)["emoji-faces: >= 90 % of 512 samples called a face"] is True
+    assert "images-emoji-faces: 90.0% called a face, 70.0% read as the class asked for" in (
+        wide_readings(results)
+    )
+
+
 def test_ganomaly_table_means_stds_and_verdicts():
     from benchmarks.ganomaly import DIGITS, METHODS, SETTINGS, markdown, summarise, verdicts
 
