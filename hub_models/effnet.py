@@ -225,6 +225,15 @@ def _normalised(x: torch.Tensor) -> torch.Tensor:
     return ((x - INPUT_MEAN) / INPUT_STD).contiguous(memory_format=torch.channels_last)
 
 
+def enlarged(images: torch.Tensor, upscale: int) -> torch.Tensor:
+    """Small (N, 3, H, W) pictures in [-1, 1] -> the network's input, ``upscale`` times larger
+    (bilinear; gradients pass), for the early blocks that a loss or a discriminator reads."""
+    x = (images.float() + 1) / 2
+    if upscale != 1:
+        x = F.interpolate(x, scale_factor=upscale, mode="bilinear", align_corners=False)
+    return _normalised(x)
+
+
 def perceptual_l1(
     net: EfficientNetLite0,
     output: torch.Tensor,
@@ -240,17 +249,11 @@ def perceptual_l1(
     ``upscale`` times first: the stem halves them, and a 64x64 figure's limbs are 2 pixels
     wide."""
 
-    def normalised(images: torch.Tensor) -> torch.Tensor:
-        x = (images.float() + 1) / 2
-        if upscale != 1:
-            x = F.interpolate(x, scale_factor=upscale, mode="bilinear", align_corners=False)
-        return _normalised(x)
-
     with torch.no_grad():
-        wanted = net.early(normalised(target), blocks)
+        wanted = net.early(enlarged(target, upscale), blocks)
     return sum(
         (got - want).abs().mean()
-        for got, want in zip(net.early(normalised(output), blocks), wanted, strict=True)
+        for got, want in zip(net.early(enlarged(output, upscale), blocks), wanted, strict=True)
     )
 
 

@@ -31,6 +31,7 @@ from hub_models.features import feature_model
 from hub_models.imagedata import MNIST
 from hub_models.objectives import check_objective
 from hub_models.probes import PROBES, probe_model
+from hub_models.projected import ProjectedDiscriminator
 
 KINDS = ("dcgan", "wgan-gp", "vae", "cgan", "diffaugment")
 KIND_TITLES = {
@@ -134,6 +135,15 @@ class ImageConfig:
     # AC-GAN's class term (diffaugment, conditional only; 0 = off): D also reads the class of
     # the real images, G's samples must be read as the class they were drawn for.
     w_class: float = 0.0
+    # A second discriminator judges in a frozen ImageNet network's feature maps, beside the
+    # pixel one (hub_models/projected.py); its losses weigh w_projected (diffaugment; 0 = off).
+    # It joins at step projected_start: from the first step, while G still draws one grey
+    # picture, its gradient pulls every sample the same way and G collapses to one image.
+    w_projected: float = 0.0
+    projected_start: int = 0
+    # A trained folder or a published model's name whose weights the run starts from (a
+    # fine-tune): the same networks; a feature discriminator the donor lacks starts fresh.
+    init_from: str = ""
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -174,6 +184,12 @@ class ImageConfig:
             raise ValueError("w_class must be at least 0")
         if self.w_class and not (self.kind == "diffaugment" and self.num_classes):
             raise ValueError("w_class needs a conditional diffaugment model (classes to read)")
+        if self.w_projected < 0:
+            raise ValueError("w_projected must be at least 0")
+        if self.w_projected and self.kind != "diffaugment":
+            raise ValueError("w_projected needs kind=diffaugment")
+        if self.projected_start < 0:
+            raise ValueError("projected_start must be at least 0")
 
     def _objective(self) -> str:
         return "wgan-gp" if self.kind == "wgan-gp" else "nonsaturating"
@@ -212,6 +228,14 @@ class ImageModel(HubBundle):
                 classifier=config.w_class > 0,
                 **shape,
             )
+            if config.w_projected:
+                self.feature_discriminator = ProjectedDiscriminator(
+                    width=config.d_width,
+                    resolution=config.resolution,
+                    num_classes=config.num_classes,
+                    mbstd=config.mbstd,
+                    spectral_norm=config.spectral_norm,
+                )
         else:
             # No batch norm in the WGAN-GP critic: its penalty is per sample.
             self.discriminator = DCGANDiscriminator(

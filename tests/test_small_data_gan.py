@@ -5,6 +5,7 @@ multi-vendor datasets, the real-emoji classifiers and the EfficientNet scorer.""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -89,6 +90,67 @@ def test_projection_discriminator_needs_labels_and_uses_them():
     assert any("parametrizations.weight.original" in name for name in names)  # spectral norm
     plain = ProjectionDiscriminator(width=8, resolution=16, channels=3, spectral_norm=False)
     assert not any("parametrizations" in name for name, _ in plain.named_parameters())
+
+
+def test_the_projected_discriminator_judges_in_frozen_imagenet_features():
+    from hub_models.effnet import load_effnet
+    from hub_models.projected import SCALES, ProjectedDiscriminator, feature_maps
+
+    torch.manual_seed(0)
+    d = ProjectedDiscriminator(width=8, resolution=32, num_classes=4)
+    x = (torch.rand(4, 3, 32, 32) * 2 - 1).requires_grad_(True)
+    maps = feature_maps(x)
+    assert [m.shape[1:] for m in maps] == [(16, 32, 32), (24, 16, 16), (40, 8, 8), (80, 4, 4)]
+    assert [m.shape[1] for m in maps] == [channels for _, channels, _ in SCALES]
+    with pytest.raises(ValueError, match="give labels"):
+        d(x)
+    logit = d(x, torch.zeros(4, dtype=torch.long))
+    assert logit.shape == (4, 1)
+    assert not torch.allclose(logit, d(x, torch.full((4,), 3)))
+    logit.sum().backward()
+    assert float(x.grad.abs().sum()) > 0  # G learns through the frozen network
+    assert all(p.grad is None for p in load_effnet().parameters())  # which stays frozen
+    # The network is shared, never part of a model's weights: only the heads are saved.
+    assert all(key.startswith(("heads.", "logits.", "embeds.")) for key in d.state_dict())
+    small = ProjectedDiscriminator(width=8, resolution=16)  # the tests' 16x16: 2x2 at the end
+    assert small(torch.zeros(2, 3, 16, 16)).shape == (2, 1)
+
+
+def test_the_feature_discriminator_joins_at_its_step_and_trains_its_heads_not_the_network():
+    from accelerate import Accelerator
+
+    from hub_models.effnet import load_effnet
+    from training.base import StepContext
+
+    with pytest.raises(ValueError, match="w_projected needs kind=diffaugment"):
+        tiny(kind="dcgan", dataset="emoji", w_projected=0.3)
+    with pytest.raises(ValueError, match="projected_start must be at least 0"):
+        tiny(kind="diffaugment", w_projected=0.3, projected_start=-1)
+    assert not hasattr(ImageModel(tiny(kind="diffaugment")), "feature_discriminator")
+    trainer = FAMILIES["images"].make_trainer()
+    config = tiny(kind="diffaugment", dataset="emoji-faces", w_projected=0.3, projected_start=1)
+    data = trainer.prepare_data(config, None)
+    torch.manual_seed(0)
+    model = trainer.build(config, data).train()
+    optimizers = trainer.optimizers(model)
+    network = {k: v.clone() for k, v in load_effnet().state_dict().items()}
+
+    def step(number: int) -> tuple[dict, set]:
+        before = {k: v.clone() for k, v in model.state_dict().items()}
+        ctx = StepContext(Accelerator(cpu=True), torch.Generator().manual_seed(0), number, 2)
+        losses = trainer.train_step(model, optimizers, data, ctx)
+        changed = {
+            k.split(".")[0] for k, v in model.state_dict().items() if not torch.equal(v, before[k])
+        }
+        return losses, changed
+
+    losses, changed = step(0)  # before projected_start: the pixel discriminator alone
+    assert "projected_d" not in losses and "feature_discriminator" not in changed
+    losses, changed = step(1)
+    assert {"loss_d", "projected_d", "loss_g", "projected_g"} <= set(losses)
+    assert {"generator", "discriminator", "feature_discriminator", "generator_ema"} <= changed
+    after = load_effnet().state_dict()
+    assert all(torch.equal(v, after[k]) for k, v in network.items())  # batch-norm stats too
 
 
 # -- the recipe's switches -------------------------------------------------------------------
@@ -295,3 +357,25 @@ def test_a_tiny_faces_run_is_scored_in_efficientnet_features_on_its_card(tmp_pat
     card = (out / "README.md").read_text()
     for shown in ("FD-EffNet", "called a face", "spectral_norm", "OpenMoji", "CC BY-SA 4.0"):
         assert shown in card, shown
+
+
+def test_a_fine_tune_starts_from_the_donors_weights_and_refuses_another_architecture(tmp_path):
+    from training.loop import RunOptions, train
+
+    trainer = FAMILIES["images"].make_trainer()
+    donor_config = tiny(kind="diffaugment", dataset="emoji-faces", steps=2)
+    donor = train(trainer, donor_config, RunOptions(out=tmp_path / "donor", preset="tiny"))
+    config = tiny(
+        kind="diffaugment", dataset="emoji-faces", init_from=str(donor), w_projected=0.3
+    )
+    data = trainer.prepare_data(config, None)
+    model = trainer.build(config, data)
+    start = ImageModel.load_folder(donor).state_dict()
+    for key, value in model.state_dict().items():
+        if not key.startswith("feature_discriminator."):  # new: it starts fresh
+            assert torch.equal(value.double(), start[key].double()), key
+    assert trainer.donors(config) == [donor]
+    with pytest.raises(ValueError, match="init_from is another architecture"):
+        trainer.build(replace(config, g_width=TINY["g_width"] * 2), data)
+    with pytest.raises(ValueError, match="neither a folder nor one of"):
+        trainer.build(replace(config, init_from="no-such-model"), data)

@@ -29,7 +29,7 @@ from hub_models.objectives import (
 )
 from hub_models.probes import FACE_CLASSES, PROBES, ProbeConfig, fit_probe, probe_model
 from hub_models.registry import FAMILIES
-from training.base import StepContext, Trainer, update_average
+from training.base import StepContext, Trainer, donor_folder, update_average
 from training.cards import write_auxiliary_run
 
 VAE_PIXEL_SIGMA = 0.2  # the VAE's Gaussian likelihood scale, in [-1, 1] pixel units
@@ -78,15 +78,28 @@ class ImageTrainer(Trainer):
             )
         return TrainingData(images, images.train, images.train_labels)
 
+    def build(self, config: ImageConfig, data: TrainingData) -> ImageModel:
+        model = ImageModel(config)
+        if config.init_from:
+            donor = ImageModel.load_folder(donor_folder(self.family, config.init_from))
+            copy_weights(model, donor.float().to(memory_format=torch.contiguous_format))
+        return model
+
+    def donors(self, config: ImageConfig) -> list[Path]:
+        return [donor_folder(self.family, config.init_from)] if config.init_from else []
+
     def optimizers(self, model: ImageModel) -> dict[str, torch.optim.Optimizer]:
         c = model.config
         betas = (c.beta1, c.beta2)
         if c.kind == "vae":
             params = [*model.generator.parameters(), *model.encoder.parameters()]
             return {"vae": torch.optim.Adam(params, lr=c.lr_g, betas=betas)}
+        judges = [*model.discriminator.parameters()]
+        if c.w_projected:  # both discriminators step together, on one loss
+            judges += model.feature_discriminator.parameters()
         return {
             "g": torch.optim.Adam(model.generator.parameters(), lr=c.lr_g, betas=betas),
-            "d": torch.optim.Adam(model.discriminator.parameters(), lr=c.lr_d, betas=betas),
+            "d": torch.optim.Adam(judges, lr=c.lr_d, betas=betas),
         }
 
     def train_step(
@@ -175,6 +188,22 @@ class ImageTrainer(Trainer):
         return super().train_auxiliary(name, out, overrides)
 
 
+def copy_weights(model: ImageModel, donor: ImageModel) -> None:
+    """Every weight of ``donor`` into ``model``, which may add a feature discriminator (it
+    starts fresh) but must otherwise have the same networks."""
+    try:
+        missing, unexpected = model.load_state_dict(donor.state_dict(), strict=False)
+    except RuntimeError as error:
+        raise ValueError(
+            "init_from is another architecture: " + str(error).splitlines()[-1].strip()
+        ) from error
+    missing = [key for key in missing if not key.startswith("feature_discriminator.")]
+    if missing or unexpected:
+        raise ValueError(
+            f"init_from is another architecture: {', '.join([*missing, *unexpected][:4])}"
+        )
+
+
 def small_data_step(model: ImageModel, optimizers, ctx: StepContext, batch, noise, fake_labels):
     """One step of the small-data recipe (see RECIPE in hub_models/images.py): D and G both
     see real and generated images only through DiffAugment; D is judged by ``c.objective``
@@ -191,10 +220,17 @@ def small_data_step(model: ImageModel, optimizers, ctx: StepContext, batch, nois
     y_fake = fake_labels()
     with torch.no_grad():
         fake = g(noise(), y_fake)
+    projected = c.w_projected > 0 and ctx.step >= c.projected_start
     real = augmented(real)
     real_logit, real_classes = d.judge(real, labels)
-    loss_d = discriminator_loss(c.objective, real_logit, d(augmented(fake), y_fake))
+    fake = augmented(fake)
+    loss_d = discriminator_loss(c.objective, real_logit, d(fake, y_fake))
     out = {"loss_d": loss_d.item()}
+    if projected:
+        f = model.feature_discriminator
+        projected_d = discriminator_loss(c.objective, f(real, labels), f(fake, y_fake))
+        loss_d = loss_d + c.w_projected * projected_d
+        out["projected_d"] = projected_d.item()
     if c.w_class:  # the class head learns from real images only
         class_d = F.cross_entropy(real_classes, labels)
         loss_d = loss_d + c.w_class * class_d
@@ -206,9 +242,14 @@ def small_data_step(model: ImageModel, optimizers, ctx: StepContext, batch, nois
     ctx.update(optimizers["d"], loss_d)
 
     y_fake = fake_labels()
-    fake_logit, fake_classes = d.judge(augmented(g(noise(), y_fake)), y_fake)
+    fake = augmented(g(noise(), y_fake))
+    fake_logit, fake_classes = d.judge(fake, y_fake)
     loss_g = generator_loss(c.objective, fake_logit)
     out["loss_g"] = loss_g.item()
+    if projected:
+        projected_g = generator_loss(c.objective, model.feature_discriminator(fake, y_fake))
+        loss_g = loss_g + c.w_projected * projected_g
+        out["projected_g"] = projected_g.item()
     if c.w_class:
         class_g = F.cross_entropy(fake_classes, y_fake)
         loss_g = loss_g + c.w_class * class_g
