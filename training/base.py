@@ -73,6 +73,22 @@ def donor_folder(family: Family, name_or_folder: str, option: str = "init_from")
     return family.model(name_or_folder).snapshot
 
 
+def copy_weights(model: torch.nn.Module, donor: torch.nn.Module, may_lack: tuple = ()) -> list:
+    """Every weight of ``donor`` into ``model``, which must have the same networks; keys that
+    start with one of ``may_lack`` may be missing from the donor (parts the run adds, which
+    start as built). Returns those missing keys."""
+    try:
+        missing, unexpected = model.load_state_dict(donor.state_dict(), strict=False)
+    except RuntimeError as error:
+        raise ValueError(
+            "init_from is another architecture: " + str(error).splitlines()[-1].strip()
+        ) from error
+    wrong = [*unexpected, *(key for key in missing if not key.startswith(may_lack))]
+    if wrong:
+        raise ValueError(f"init_from is another architecture: {', '.join(wrong[:4])}")
+    return missing
+
+
 class Trainer:
     """The base of every family's trainer (see the module docstring for what to override)."""
 

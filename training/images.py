@@ -29,7 +29,7 @@ from hub_models.objectives import (
 )
 from hub_models.probes import FACE_CLASSES, PROBES, ProbeConfig, fit_probe, probe_model
 from hub_models.registry import FAMILIES
-from training.base import StepContext, Trainer, donor_folder, update_average
+from training.base import StepContext, Trainer, copy_weights, donor_folder, update_average
 from training.cards import write_auxiliary_run
 
 VAE_PIXEL_SIGMA = 0.2  # the VAE's Gaussian likelihood scale, in [-1, 1] pixel units
@@ -82,7 +82,8 @@ class ImageTrainer(Trainer):
         model = ImageModel(config)
         if config.init_from:
             donor = ImageModel.load_folder(donor_folder(self.family, config.init_from))
-            copy_weights(model, donor.float().to(memory_format=torch.contiguous_format))
+            donor = donor.float().to(memory_format=torch.contiguous_format)
+            copy_weights(model, donor, may_lack=("feature_discriminator.",))  # it starts fresh
         return model
 
     def donors(self, config: ImageConfig) -> list[Path]:
@@ -186,22 +187,6 @@ class ImageTrainer(Trainer):
             if feature_model(dataset).name == name:
                 return train_features(dataset, out)
         return super().train_auxiliary(name, out, overrides)
-
-
-def copy_weights(model: ImageModel, donor: ImageModel) -> None:
-    """Every weight of ``donor`` into ``model``, which may add a feature discriminator (it
-    starts fresh) but must otherwise have the same networks."""
-    try:
-        missing, unexpected = model.load_state_dict(donor.state_dict(), strict=False)
-    except RuntimeError as error:
-        raise ValueError(
-            "init_from is another architecture: " + str(error).splitlines()[-1].strip()
-        ) from error
-    missing = [key for key in missing if not key.startswith("feature_discriminator.")]
-    if missing or unexpected:
-        raise ValueError(
-            f"init_from is another architecture: {', '.join([*missing, *unexpected][:4])}"
-        )
 
 
 def small_data_step(model: ImageModel, optimizers, ctx: StepContext, batch, noise, fake_labels):

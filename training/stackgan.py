@@ -92,7 +92,7 @@ from hub_models.stackgan import (
     scene_targets,
     synthesize,
 )
-from training.base import StepContext, Trainer, donor_folder, update_average
+from training.base import StepContext, Trainer, copy_weights, donor_folder, update_average
 
 RETRIEVAL_SEED = 11  # the retrieval baseline's pool of training scenes
 AUX_EVAL_SCENES = 1000  # per fixed set, for the auxiliary models' own metrics
@@ -496,7 +496,7 @@ class StackGANTrainer(Trainer):
         if data.text_encoder is not None:
             model.copy_text_encoder(data.text_encoder.text)
         if config.init_from:
-            copy_weights(model, donor_model(config.init_from))
+            copy_donor(model, donor_model(config.init_from))
         return model
 
     def donors(self, config: StackGANConfig) -> list[Path]:
@@ -618,21 +618,10 @@ def donor_model(name_or_folder: str) -> StackGAN:
     return StackGAN.load_folder(donor_folder(FAMILY, name_or_folder)).float()
 
 
-def copy_weights(model: StackGAN, donor: StackGAN) -> None:
+def copy_donor(model: StackGAN, donor: StackGAN) -> None:
     """Every weight of ``donor`` into ``model`` (the same architecture); a donor without
     moving averages starts the model's from its own weights."""
-    try:
-        missing, unexpected = model.load_state_dict(donor.state_dict(), strict=False)
-    except RuntimeError as error:
-        raise ValueError(
-            "init_from is another architecture: " + str(error).splitlines()[-1].strip()
-        ) from error
-    if unexpected or any(not key.startswith("ema.") for key in missing):
-        raise ValueError(
-            "init_from is another architecture: "
-            + ", ".join([*unexpected, *(k for k in missing if not k.startswith("ema."))][:4])
-        )
-    if missing and hasattr(model, "ema"):
+    if copy_weights(model, donor, may_lack=("ema.",)) and hasattr(model, "ema"):
         for name in SAMPLED:
             model.ema[name].load_state_dict(getattr(model, name).state_dict())
 
