@@ -23,16 +23,13 @@ from pathlib import Path
 import torch
 
 from benchmarks.timing import report_table
-from hub_models import effnet, hub
-from hub_models.emojiscore import EffNetScorer
+from hub_models import hub
+from hub_models.emojiscore import WIDE_SAMPLES, EffNetScorer
 from hub_models.images import ImageConfig, ImageModel, generate, latents
 from hub_models.metrics import pixel_gaussian
 from hub_models.registry import FAMILIES
 
 FAMILY = FAMILIES["images"]
-# The faces bar is read on 512 samples (128 per vendor), as the ablation reads it: on the
-# table's 48, one sample is 2 points and the share is uncertain by about 6.
-WIDE_SAMPLES = 512
 TABLES = {  # dataset -> the published models scored on it
     "emoji-faces": ("images-emoji-faces",),
     "emoji-all": ("images-emoji-all",),
@@ -84,9 +81,7 @@ def score_dataset(dataset: str) -> dict[str, dict[str, float]]:
     for name in TABLES[dataset]:
         model = load(name)
         rows[name] = scorer.score(samples(model, labels, n), labels)
-        wide = torch.arange(WIDE_SAMPLES) % len(data.class_names)
-        features = effnet.features(samples(model, wide, WIDE_SAMPLES))
-        rows[name] |= {f"{k}_{WIDE_SAMPLES}": v for k, v in scorer.readings(features, wide).items()}
+        rows[name] |= scorer.wide_readings(model)
     return rows
 
 

@@ -67,6 +67,8 @@ METRIC_NAMES = {
     "kid_effnet": "KID-EffNet x 1000 (lower is better)",
     "copies": "share of samples within 2 % RMS (pixels) of a training image",
     "face_share": "share of samples a classifier of real emoji calls a face",
+    "face_share_512": "share called a face, on 512 samples (128 per class)",
+    "class_accuracy_512": "class accuracy, on 512 samples (classes in turn)",
 }
 PROTOCOL = (
     "Features: the penultimate layer (128-d) of a classifier trained by this project on the "

@@ -262,7 +262,9 @@ def evaluate_images(model: ImageModel, images: imagedata.ImageSet) -> dict[str, 
 
         labels = images.held_out_labels if model.config.conditional else None
         fake = generate_like(model, len(images.held_out), labels)
-        return EffNetScorer.for_dataset(model.config.dataset).score(fake, labels)
+        scorer = EffNetScorer.for_dataset(model.config.dataset)
+        wide = scorer.wide_readings(model) if model.config.conditional else {}
+        return scorer.score(fake, labels) | wide
     scorer = Scorer.for_data(features_for(model.config.dataset, model.config.channels), images)
     labels = images.held_out_labels if model.config.conditional else None
     fake = generate_like(model, len(scorer.held_out), labels)
