@@ -526,6 +526,7 @@ def test_a_fine_tune_starts_from_every_weight_of_its_donor(tmp_path):
     card = (second / "README.md").read_text()
     assert f"Before it, from whose weights it starts: `{first_record['command']}`" in card
     assert "- In all: " in card
+    assert "- To train it anew: each command in turn" in card
     with pytest.raises(ValueError, match=r"init_from: .* is another architecture"):
         tiny_trainer().build(PoseConfig(**{**TINY, "init_from": str(first), "width": 8}), None)
     with pytest.raises(ValueError, match="init_from: 'pose-cats' is neither a folder"):

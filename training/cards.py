@@ -78,6 +78,12 @@ def card_text(
     if earlier:
         total = record["wall_seconds"] + sum(run["wall_seconds"] for run in earlier)
         lineage += f"- In all: {total:.0f} s ({total / 3600:.2f} h) of training.\n"
+        # A donor named in a command is often the published folder this run then replaced.
+        lineage += (
+            "- To train it anew: each command in turn, each with `--out` a new folder that "
+            "the next one's `--init_from` (or `--stage1_from`) names instead of the published "
+            "model.\n"
+        )
     body = f"""
 # {name}
 
