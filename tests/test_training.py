@@ -468,3 +468,22 @@ def test_resume_with_another_shape_from_the_cli_exits_2(straight_run, tmp_path, 
     )
     assert code == 2
     assert "g_width: 32 in the checkpoint, 64 now" in capsys.readouterr().err
+
+
+def test_a_time_limit_ends_the_run_at_a_logged_step_and_records_the_steps_taken(tmp_path):
+    out = run(tiny(steps=40), tmp_path / "run", log_every=5, time_limit=1e-9)
+    record = json.loads((out / "training.json").read_text())
+    config = json.loads((out / "config.json").read_text())
+    assert record["steps"] == config["steps"] == 5  # the first logged step past the limit
+    assert record["stopped_at_time_limit"] is True
+    assert "--steps=5" in record["command"]
+    assert metrics_lines(out)[-1]["step"] == 5
+    Toy2DGAN.load_folder(out)  # published as a finished run is
+    # More steps extend it by --resume, as any finished run.
+    run(tiny(steps=10), out, resume=True, log_every=5)
+    assert json.loads((out / "training.json").read_text())["steps"] == 10
+    assert "stopped_at_time_limit" not in json.loads((out / "training.json").read_text())
+
+
+def test_without_a_time_limit_nothing_is_recorded_about_one(straight_run):
+    assert "stopped_at_time_limit" not in json.loads((straight_run / "training.json").read_text())

@@ -128,6 +128,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="save a sample image to OUT/samples every N steps (default: 5 per run)",
     )
     p.add_argument(
+        "--time-limit",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="end the run after the first step past SECONDS of training and publish it with "
+        "the steps it took (for a device lent for a while, whose speed is not known ahead); "
+        "its record gives the --steps that reproduce it (default: none)",
+    )
+    p.add_argument(
         "--checkpoint-every",
         type=int,
         default=0,
@@ -311,6 +320,7 @@ def train_command(args: argparse.Namespace, extra: list[str]) -> int:
         record_every=args.record_every,
         checkpoint_every=args.checkpoint_every,
         sample_every=args.sample_every,
+        time_limit=args.time_limit,
         overrides=overrides,
     )
     try:

@@ -19,7 +19,7 @@ import platform
 import shlex
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,10 @@ class RunOptions:
     record_every: int = 0  # 0: about 30 replay frames per run
     checkpoint_every: int = 0  # 0: about 10 checkpoints per run
     sample_every: int = 0  # 0: about 5 sample snapshots per run
+    # Seconds of training after which the run ends at the step in hand, as if that were its
+    # last (0: none; -1 once it has ended a run). Its record names the steps taken, so the
+    # command it gives reproduces it.
+    time_limit: float = 0.0
     overrides: dict[str, Any] = field(default_factory=dict)
 
 
@@ -165,6 +169,17 @@ def train(trainer: Trainer, config: Any, options: RunOptions) -> Path:
             if bad:
                 raise diverged(", ".join(f"{k}={v}" for k, v in bad.items()), step)
             done = step + 1
+            checks_time = options.time_limit and done < steps and done % log_every == 0
+            if checks_time and out_of_time(
+                accelerator, options.time_limit, elapsed + time.time() - began
+            ):
+                # This step is the last: the record and the card give the steps taken.
+                steps = done
+                config = replace(config, steps=done)
+                model.config = config
+                options = replace(
+                    options, overrides={**options.overrides, "steps": done}, time_limit=-1.0
+                )
             if main and (step % log_every == 0 or done == steps):
                 bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()}, refresh=False)
                 metrics_log.write(
@@ -200,6 +215,8 @@ def train(trainer: Trainer, config: Any, options: RunOptions) -> Path:
                 if done != steps:
                     save_checkpoint(done)
                     last_good = done
+            if done == steps:
+                break
     finally:
         bar.close()
         if metrics_log:
@@ -215,6 +232,15 @@ def train(trainer: Trainer, config: Any, options: RunOptions) -> Path:
         )
     accelerator.wait_for_everyone()
     return out
+
+
+def out_of_time(accelerator: Accelerator, limit: float, seconds: float) -> bool:
+    """Whether a run has trained ``limit`` seconds or more, by the main process's clock (every
+    process must stop at the same step)."""
+    stop = torch.tensor([float(seconds >= limit)], device=accelerator.device)
+    if accelerator.num_processes > 1:
+        stop = accelerator.gather(stop)[:1]
+    return bool(stop.item())
 
 
 def check_same_config(found: Path, saved: dict | None, config: Any) -> None:
@@ -319,6 +345,8 @@ def finish(
         "torch": torch.__version__,
         "replica_max_abs_diff": replica_diff,
     }
+    if options.time_limit < 0:  # see train: the run ended at its time limit
+        record["stopped_at_time_limit"] = True
     earlier = started_from(trainer.donors(config))
     if earlier:
         record["started_from"] = earlier
