@@ -551,7 +551,15 @@ def upsampling_as_transposed(conv: nn.Conv2d) -> nn.ConvTranspose2d:
     # skip_init: a default initialisation would draw from the process-wide generator, which
     # sampling for one visitor must leave alone
     merged = skip_init(
-        nn.ConvTranspose2d, in_channels, out_channels, 4, 2, 1, bias=conv.bias is not None
+        nn.ConvTranspose2d,
+        in_channels,
+        out_channels,
+        4,
+        2,
+        1,
+        bias=conv.bias is not None,
+        device=weight.device,  # the model's, a GPU's too
+        dtype=weight.dtype,
     )
     with torch.no_grad():
         merged.weight.copy_(taps(taps(weight, 2), 3).transpose(0, 1))
@@ -829,10 +837,11 @@ def caption_targets(captions: Sequence[str]) -> CaptionTargets:
 def caption_slots(targets: CaptionTargets) -> tuple[torch.Tensor, torch.Tensor]:
     """Per colour slot what captions state: the shape (ABSENT where the colour is not named)
     and the size (-1 where unstated), (N, K) each."""
-    n, k = len(targets.colour), len(COLOURS)
+    n, k, device = len(targets.colour), len(COLOURS), targets.colour.device
     slot = torch.where(targets.colour >= 0, targets.colour, k)  # objects left out: a spare slot
-    shape = torch.full((n, k + 1), ABSENT, dtype=torch.long).scatter(1, slot, targets.shape)
-    size = torch.full((n, k + 1), -1, dtype=torch.long).scatter(1, slot, targets.size)
+    shape = torch.full((n, k + 1), ABSENT, dtype=torch.long, device=device)
+    size = torch.full((n, k + 1), -1, dtype=torch.long, device=device)
+    shape, size = shape.scatter(1, slot, targets.shape), size.scatter(1, slot, targets.size)
     return shape[:, :k], size[:, :k]
 
 
@@ -857,8 +866,11 @@ def caption_attribute_loss(
     if related.any():
         rows = related.nonzero()[:, 0]
         relation = targets.relation[related]
-        axis = torch.tensor([RELATION_AXIS[r][0] for r in shapesdata.RELATIONS])[relation]
-        sign = torch.tensor([RELATION_AXIS[r][1] for r in shapesdata.RELATIONS])[relation]
+        axis, sign = (
+            torch.tensor([RELATION_AXIS[r][i] for r in shapesdata.RELATIONS], device=xy.device)
+            for i in (0, 1)
+        )
+        axis, sign = axis[relation], sign[relation]
         offset = xy[rows, targets.subject[related]] - xy[rows, targets.reference[related]]
         along = offset.gather(1, axis[:, None]).squeeze(1) * sign
         loss = loss + 10 * F.relu(shapesdata.RELATION_MARGIN - along).mean()

@@ -41,6 +41,7 @@ from training.pose import (
     find_keypoints,
     regressor_card,
     train_regressor,
+    training_batch,
 )
 
 TINY = Trainer.presets["tiny"]
@@ -412,6 +413,25 @@ def one_step(config: PoseConfig) -> set[str]:
     assert set(losses) == {"l1_stage1", "l1_stage2", "adv", "loss_d"}
     assert all(math.isfinite(v) for v in losses.values())
     return {k.split(".")[0] for k, v in model.state_dict().items() if not torch.equal(v, before[k])}
+
+
+class OnMeta:
+    """A step context whose device is "meta": tensors there have shapes but no data, so a
+    tensor the batch leaves on the CPU shows as it would beside a GPU's (no GPU needed)."""
+
+    def __init__(self) -> None:
+        self.generator = torch.Generator().manual_seed(0)
+        self.device = torch.device("meta")
+
+
+def test_every_tensor_of_a_training_batch_is_on_the_step_device():
+    config = PoseConfig(**{**TINY, "warp_facing": True, "turn_fill": True, "turn_from_side": True})
+    config = dataclasses.replace(config, w_parts=8.0, refine_hides_turn=True)
+    pairs = pose.render_pool(8, "train", 0, config.resolution)
+    batch = training_batch(
+        pairs, 4, OnMeta(), True, True, config.turned, True, config.refine_hides_turn
+    )
+    assert {part.device.type for part in batch} == {"meta"}
 
 
 def test_one_step_updates_both_generators_and_d():

@@ -64,6 +64,7 @@ from training.stackgan import (
     StackGANData,
     StackGANTrainer,
     load_data,
+    on_device,
     right_and_wrong_captions,
     train_attributes,
     train_text_image,
@@ -421,6 +422,22 @@ def one_step(step: int, **overrides) -> set[str]:
     losses = TRAINER.train_step(model, TRAINER.optimizers(model), data, ctx)
     assert losses and all(math.isfinite(v) for v in losses.values())
     return {k.split(".")[0] for k, v in model.state_dict().items() if not torch.equal(v, before[k])}
+
+
+def test_attribute_targets_and_sampling_copies_live_on_the_model_device():
+    """On "meta" (shapes without data) a tensor made on the CPU beside a model elsewhere shows
+    as it would beside a GPU's: the targets moved for the losses, and the folded copies of
+    the generators that sampling builds."""
+    captions = ["a small red circle above a large blue square", "a green triangle"]
+    targets = on_device(caption_targets(captions), torch.device("meta"))
+    assert {part.device.type for part in caption_slots(targets)} == {"meta"}
+    scenes = on_device(scene_targets(shapesdata.scenes(2, 0, "train")), torch.device("meta"))
+    assert {part.device.type for part in scenes} == {"meta"}
+    conv = torch.nn.Conv2d(4, 3, 3, 1, 1, device="meta")
+    assert upsampling_as_transposed(conv).weight.device.type == "meta"
+    model = tiny_model().to("meta").eval()
+    g1, g2 = inference_generators(model)
+    assert {p.device.type for p in [*g1.parameters(), *g2.parameters()]} == {"meta"}
 
 
 def test_a_joint_step_trains_every_network_but_the_text_encoder():

@@ -357,30 +357,26 @@ def training_batch(
     swap = torch.rand(batch_size, generator=ctx.generator) < 0.5
     picked = pairs.take(index)
 
-    def oriented(first: torch.Tensor, second: torch.Tensor, device=ctx.device) -> tuple:
+    def oriented(first: torch.Tensor, second: torch.Tensor) -> tuple:
         flip = swap.view(-1, *([1] * (first.dim() - 1)))
-        return (
-            torch.where(flip, second, first).to(device),
-            torch.where(flip, first, second).to(device),
-        )
+        return torch.where(flip, second, first), torch.where(flip, first, second)
 
+    # Built on the CPU, where the pairs and keypoints are (the warp is one grid_sample for
+    # the batch), and moved to the step's device once.
     source, target = oriented(picked.source, picked.target)
     _, mask = oriented(picked.source_mask, picked.target_mask)
-    source_points, points = oriented(
-        picked.source_keypoints, picked.target_keypoints, device=torch.device("cpu")
-    )
+    source_points, points = oriented(picked.source_keypoints, picked.target_keypoints)
     _, visible = oriented(picked.source_visible, picked.target_visible)
-    pose = heatmaps(points, visible, source.shape[-1])
     source = to_float(source)
+    pose = heatmaps(points, visible, source.shape[-1])
     warped, refined_from = None, source
-    if warp:  # on the CPU, where the keypoints are; one grid_sample for the batch
-        warped = warp_limbs(source.cpu(), source_points, points, turned, from_side)
-        warped = warped.to(ctx.device)
+    if warp:
+        warped = warp_limbs(source, source_points, points, turned, from_side)
     if hides_turn:
-        refined_from = refine_source(source.cpu(), source_points, points, from_side)
-        refined_from = refined_from.to(ctx.device)
-    limbs = part_mask(points, source.shape[-1]).to(ctx.device) if parts else None
-    return source, to_float(target), mask.float() / 255, pose, warped, limbs, refined_from
+        refined_from = refine_source(source, source_points, points, from_side)
+    limbs = part_mask(points, source.shape[-1]) if parts else None
+    batch = (source, to_float(target), mask.float() / 255, pose, warped, limbs, refined_from)
+    return tuple(None if part is None else part.to(ctx.device) for part in batch)
 
 
 # -- evaluation --------------------------------------------------------------------------------

@@ -44,7 +44,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -534,8 +534,8 @@ class StackGANTrainer(Trainer):
         z, eps1, eps2 = (part.to(ctx.device) for part in draws)
 
         if c.w_attributes:  # what each real scene holds, and what each caption asks for
-            scene_truth = scene_targets(scenes)
-            caption_truth = caption_targets(captions)
+            scene_truth = on_device(scene_targets(scenes), ctx.device)
+            caption_truth = on_device(caption_targets(captions), ctx.device)
 
         def augmented(images: torch.Tensor) -> torch.Tensor:
             return diff_augment(images, policy, ctx.generator) if policy else images
@@ -612,6 +612,14 @@ class StackGANTrainer(Trainer):
         if name == ATTRIBUTES:
             return train_attributes(out)
         return super().train_auxiliary(name, out, overrides)
+
+
+T = TypeVar("T", bound=tuple)
+
+
+def on_device(tensors: T, device: torch.device) -> T:
+    """A NamedTuple of tensors (the attribute targets) with each tensor moved to ``device``."""
+    return type(tensors)(*(part.to(device) for part in tensors))
 
 
 def donor_model(name_or_folder: str) -> StackGAN:
