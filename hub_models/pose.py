@@ -276,6 +276,13 @@ class KeypointConfig:
     # PEAK_WINDOW cells of the map's maximum, trained by cross-entropy against a Gaussian at
     # the true point, so that an unsure map keeps two peaks and the reading commits to one.
     readout: str = "soft"
+    # Side views are where the judge errs (its misses there are mostly the near and far limbs
+    # swapped, which only the far side's darker shade tells apart): they are drawn this many
+    # times as often as the other views' renders into the training batches.
+    side_weight: float = 1.0
+    # Mirror half of each training batch, left and right keypoints swapped (the flip
+    # augmentation of pose estimation: a mirrored person is a person).
+    flip: bool = False
     init_from: str = ""  # a regressor's folder to fine-tune (the same architecture)
     lr: float = 1e-3
     steps: int = 3000
@@ -288,7 +295,14 @@ class KeypointConfig:
         if self.resolution not in fd.RESOLUTIONS:
             raise ValueError(f"resolution must be one of {fd.RESOLUTIONS}, not {self.resolution}")
         require_positive(
-            self, "width", "res_blocks", "steps", "batch_size", "train_pairs", "eval_pairs"
+            self,
+            "width",
+            "res_blocks",
+            "steps",
+            "batch_size",
+            "train_pairs",
+            "eval_pairs",
+            "side_weight",
         )
         _check_levels(self.resolution // 2, self.levels, "levels")
         if self.readout not in READOUTS:

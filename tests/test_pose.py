@@ -35,10 +35,13 @@ from hub_models.pose import (
 from training.base import StepContext
 from training.loop import RunOptions, train
 from training.pose import (
+    MIRRORED,
     REGRESSOR_PRESETS,
     Trainer,
+    _single_renders,
     evaluate,
     find_keypoints,
+    mirror,
     regressor_card,
     train_regressor,
     training_batch,
@@ -556,7 +559,10 @@ def test_a_fine_tune_starts_from_every_weight_of_its_donor(tmp_path):
 def test_a_tiny_regressor_training_writes_a_loadable_folder(tmp_path):
     config = KeypointConfig(**TINY_REGRESSOR)
     metrics = train_regressor(config, tmp_path)
-    assert set(metrics) == {"pck_real", "pck_real_softened", "pck_mean_pose", "mean_error_px"}
+    by_view = {f"pck_real_{view}" for view in fd.VIEWS}
+    assert set(metrics) == {
+        "pck_real", "pck_real_softened", "pck_mean_pose", "mean_error_px", *by_view
+    }  # fmt: skip
     assert 0 <= metrics["pck_real"] <= 1 and metrics["mean_error_px"] > 0
     loaded = KeypointRegressor.load_folder(tmp_path)
     assert loaded.config == config
@@ -569,6 +575,36 @@ def test_a_tiny_regressor_training_writes_a_loadable_folder(tmp_path):
     points = REGRESSOR.sample(loaded, 3, 0)
     assert points.shape == (3, 18, 2) and torch.isfinite(points).all()
     assert (points >= 0).all() and (points <= 64).all()  # soft-argmax stays inside
+
+
+def test_a_mirrored_render_keeps_each_keypoint_on_its_pixel_under_its_mirror_name():
+    images, points, visible, _ = _single_renders(fd.render_pairs(6, "train", seed=4))
+    chosen = torch.tensor([True, False] * 6)
+    flipped, at, shown = mirror(images, points, visible, chosen)
+    assert torch.equal(flipped[1], images[1]) and torch.equal(at[1], points[1])
+    assert torch.equal(flipped[0], images[0].flip(-1))
+    # The right wrist of a mirrored picture is where the left wrist's mirror image lies, and
+    # the picture's colour there is the original's at the left wrist.
+    right, left = fd.KEYPOINTS.index("r_wrist"), fd.KEYPOINTS.index("l_wrist")
+    assert torch.allclose(at[0, right], torch.stack([64 - points[0, left, 0], points[0, left, 1]]))
+    assert shown[0, right] == visible[0, left]
+    for i in torch.nonzero(chosen)[:, 0].tolist():
+        for k in torch.nonzero(visible[i])[:, 0].tolist():
+            x, y = points[i, k].tolist()
+            if abs(x - round(x)) < 1e-3:  # on a pixel boundary the mirror picks a neighbour
+                continue
+            mx, my = at[i, MIRRORED[k]].tolist()
+            assert torch.equal(flipped[i, :, int(my), int(mx)], images[i, :, int(y), int(x)])
+    twice = mirror(flipped, at, shown, chosen)
+    assert torch.equal(twice[0], images) and torch.equal(twice[2], visible)
+    assert torch.allclose(twice[1], points, atol=1e-5)
+
+
+def test_side_weight_and_flip_train_and_are_refused_out_of_range(tmp_path):
+    config = KeypointConfig(**{**TINY_REGRESSOR, "side_weight": 3.0, "flip": True})
+    assert 0 <= train_regressor(config, tmp_path)["pck_real"] <= 1
+    with pytest.raises(ValueError, match="side_weight must be >= 1"):
+        KeypointConfig(**{**TINY_REGRESSOR, "side_weight": 0.5})
 
 
 def test_a_regressor_fine_tune_starts_from_its_donor_and_counts_its_time(tmp_path):

@@ -478,12 +478,39 @@ def write_gif(
 # -- the keypoint regressor --------------------------------------------------------------------
 
 
-def _single_renders(pairs: fd.PairBatch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Both pictures of every pair as separate examples: images, keypoints, visibility."""
+def _single_renders(pairs: fd.PairBatch) -> tuple[torch.Tensor, ...]:
+    """Both pictures of every pair as separate examples: images, keypoints, visibility, view."""
     images = images_from_renders(np.concatenate([pairs.source, pairs.target]))
     points = torch.from_numpy(np.concatenate([pairs.source_keypoints, pairs.target_keypoints]))
     visible = torch.from_numpy(np.concatenate([pairs.source_visible, pairs.target_visible]))
-    return images, points, visible
+    views = torch.from_numpy(np.concatenate([pairs.source_view, pairs.target_view]))
+    return images, points, visible, views
+
+
+# Each keypoint's mirror image: left and right swap (COCO-18 order).
+MIRRORED = tuple(
+    fd.KEYPOINTS.index(
+        name.replace("r_", "x_").replace("l_", "r_").replace("x_", "l_")
+        if name[:2] in ("r_", "l_")
+        else name
+    )
+    for name in fd.KEYPOINTS
+)
+
+
+def mirror(
+    images: torch.Tensor, points: torch.Tensor, visible: torch.Tensor, chosen: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The ``chosen`` (N,) examples mirrored left to right: the picture flipped, each keypoint
+    moved to its mirror position (x -> R - x, pixel centres at i + 0.5) under its mirror
+    name."""
+    flipped = points[:, MIRRORED].clone()
+    flipped[..., 0] = images.shape[-1] - flipped[..., 0]
+    return (
+        torch.where(chosen[:, None, None, None], images.flip(-1), images),
+        torch.where(chosen[:, None, None], flipped, points),
+        torch.where(chosen[:, None], visible[:, MIRRORED], visible),
+    )
 
 
 def keypoint_loss(
@@ -525,12 +552,14 @@ def train_regressor(
     began = time.time()
     donor = regressor_donor(config) if config.init_from else None
     r = config.resolution
-    images, points, visible = _single_renders(
+    images, points, visible, views = _single_renders(
         fd.render_pairs(config.train_pairs, "train", config.seed, r)
     )
-    test_images, test_points, test_visible = _single_renders(
+    test_images, test_points, test_visible, test_views = _single_renders(
         fd.render_pairs(config.eval_pairs, "test", EVAL_SEED, r)
     )
+    side = fd.VIEWS.index("side")
+    drawn = torch.where(views == side, config.side_weight, 1.0)
     torch.manual_seed(config.seed)
     net = KeypointRegressor(config)
     if donor is not None:
@@ -540,13 +569,20 @@ def train_regressor(
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, config.steps)
     g = torch.Generator().manual_seed(config.seed)
     for _ in range(config.steps):
-        index = torch.randint(len(images), (config.batch_size,), generator=g)
-        batch = imagedata.blur_half(images[index], g) if config.soften else images[index]
-        if config.readout == "peak":
-            weight = torch.where(visible[index], 1.0, config.hidden_weight)
-            loss = net.heatmap_loss(batch, points[index].float(), weight)
+        if config.side_weight == 1:
+            index = torch.randint(len(images), (config.batch_size,), generator=g)
         else:
-            loss = keypoint_loss(net(batch), points[index], visible[index], config.hidden_weight)
+            index = torch.multinomial(drawn, config.batch_size, replacement=True, generator=g)
+        batch, at, shown = images[index], points[index], visible[index]
+        if config.flip:
+            chosen = torch.rand(config.batch_size, generator=g) < 0.5
+            batch, at, shown = mirror(batch, at, shown, chosen)
+        batch = imagedata.blur_half(batch, g) if config.soften else batch
+        if config.readout == "peak":
+            weight = torch.where(shown, 1.0, config.hidden_weight)
+            loss = net.heatmap_loss(batch, at.float(), weight)
+        else:
+            loss = keypoint_loss(net(batch), at, shown, config.hidden_weight)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -563,6 +599,14 @@ def train_regressor(
             test_visible,
         ),
         "pck_mean_pose": pck(mean_pose, test_points, test_visible),
+        **{
+            f"pck_real_{view}": pck(
+                predicted[test_views == i],
+                test_points[test_views == i],
+                test_visible[test_views == i],
+            )
+            for i, view in enumerate(fd.VIEWS)
+        },
         "mean_error_px": float(
             (predicted - test_points).norm(dim=-1)[test_visible].double().mean()
         ),
