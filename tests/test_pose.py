@@ -629,8 +629,16 @@ def test_a_regressor_fine_tune_starts_from_its_donor_and_counts_its_time(tmp_pat
     metrics = json.loads((out / "eval.json").read_text())
     record["command"] += " --init_from=x"  # as the published judge was made: from its own folder
     again = regressor_card(config, metrics, record)
-    assert f"Reproduce: `{donor_command} --out DONOR`, then `" in again
-    assert "--lr=0.0 --init_from=DONOR --out DIR`" in again
+    assert f"Reproduce: `{donor_command} --out DONOR1`, then `" in again
+    assert "--lr=0.0 --init_from=DONOR1 --out DIR`" in again
+    # A longer lineage: every command in turn, each starting from the folder before it.
+    record["started_from"].append({"command": "run2 --init_from=y", "wall_seconds": 1.0})
+    chain = regressor_card(config, metrics, record)
+    assert (
+        f"Reproduce: `{donor_command} --out DONOR1`, then `run2 --init_from=DONOR1 --out "
+        "DONOR2`, then `"
+    ) in chain
+    assert "--init_from=DONOR2 --out DIR`" in chain
     with pytest.raises(ValueError, match="differs in width"):
         train_regressor(dataclasses.replace(config, width=8), tmp_path / "wider")
 

@@ -645,11 +645,34 @@ def regressor_card(
         if config.readout == "peak"
         else "soft-argmax"
     )
+    if config.side_weight != 1:
+        soften_note += (
+            f"\nSide views were drawn {config.side_weight:g} times as often as the others: "
+            "there the near and far limbs overlap, and only the far side's darker shade tells "
+            "left from right."
+        )
+    if config.flip:
+        soften_note += (
+            "\nHalf of each batch was mirrored, left and right keypoints swapped (a mirrored "
+            "person is a person)."
+        )
     reproduce = f"`{command} --out DIR`"
     earlier = record.get("started_from", [])
-    if earlier:  # the donor's folder may be the published one this run replaced: train it anew
-        donor = re.sub(r"--init_from=\S+", "--init_from=DONOR", command)
-        reproduce = f"`{earlier[-1]['command']} --out DONOR`, then `{donor} --out DIR`"
+    if earlier:  # a donor's folder may be the published one this run replaced: train anew
+        runs = [run["command"] for run in earlier] + [command]
+        folders = [f"DONOR{i}" for i in range(1, len(runs))] + ["DIR"]
+        steps = [
+            re.sub(r"--init_from=\S+", f"--init_from={folders[i - 1]}", run) if i else run
+            for i, run in enumerate(runs)
+        ]
+        reproduce = ", then ".join(
+            f"`{run} --out {folder}`" for run, folder in zip(steps, folders, strict=True)
+        )
+    by_view = "".join(
+        f"| PCK@0.1, {view.replace('_', '-')} views only | {metrics[f'pck_real_{view}']:.4f} |\n"
+        for view in fd.VIEWS
+        if f"pck_real_{view}" in metrics
+    )
     schedule = f"Trained for {config.steps:,} steps of {config.batch_size} at width {config.width}"
     if config.init_from:
         schedule += f", fine-tuned at learning rate {config.lr:g} from"
@@ -686,7 +709,7 @@ keypoints = regressor(images)  # (N, 3, R, R) in [-1, 1] -> (N, 18, 2) pixels (x
 | PCK@0.1 of the mean training pose (reference) | {metrics["pck_mean_pose"]:.4f} |
 | PCK@0.1 on the same renders halved and scaled back up | {metrics["pck_real_softened"]:.4f} |
 | mean error of visible keypoints, pixels | {metrics["mean_error_px"]:.3f} |
-
+{by_view}
 {schedule}.
 Reproduce: {reproduce} (the numbers: `DIR/eval.json`).
 """
