@@ -488,13 +488,9 @@ def _single_renders(pairs: fd.PairBatch) -> tuple[torch.Tensor, ...]:
 
 
 # Each keypoint's mirror image: left and right swap (COCO-18 order).
+SIDES = {"r_": "l_", "l_": "r_"}
 MIRRORED = tuple(
-    fd.KEYPOINTS.index(
-        name.replace("r_", "x_").replace("l_", "r_").replace("x_", "l_")
-        if name[:2] in ("r_", "l_")
-        else name
-    )
-    for name in fd.KEYPOINTS
+    fd.KEYPOINTS.index(SIDES.get(name[:2], name[:2]) + name[2:]) for name in fd.KEYPOINTS
 )
 
 
